@@ -1,0 +1,1 @@
+"""Alarm engine (issue 3; not yet built)."""

@@ -1,0 +1,1 @@
+"""Collectors: poll Modbus devices and subscribe to MQTT devices, producing quality-flagged readings."""

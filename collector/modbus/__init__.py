@@ -1,0 +1,1 @@
+"""Modbus polling: register maps compiled into read plans, decoding, per-gateway scheduling."""

@@ -1,0 +1,1 @@
+"""MQTT subscription: topic → device routing and payload mapping."""

@@ -1,0 +1,180 @@
+"""Start a private influxd or mosquitto on a free loopback port, with its data in a given folder.
+
+Used by the tests, the demo and the benchmarks, so that all three run the real
+servers the same way (STACK-NOTES.md: Debian's influxdb 1.6 and mosquitto 2.0
+start nothing by themselves and must be bound to 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _find(binary: str, *extra: str) -> str:
+    found = shutil.which(binary) or next((p for p in extra if os.path.exists(p)), None)
+    if found is None:
+        raise FileNotFoundError(f"{binary} is not installed (make installs it: apt-get install influxdb mosquitto)")
+    return found
+
+
+class LocalServer:
+    """A child process with start/stop/kill that keeps its port across restarts."""
+
+    name = "server"
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = self.folder / f"{self.name}.log"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 15.0) -> None:
+        if self.process is not None and self.process.poll() is None:
+            return
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start; see {self.log_path}:\n{self.log_path.read_text()[-2000:]}")
+            if self.ready():
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"{self.name} not ready on port {self.port} after {timeout}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        self.process = None
+
+    def __enter__(self) -> LocalServer:
+        self.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class LocalInfluxd(LocalServer):
+    name = "influxd"
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        super().__init__(folder, port)
+        self.rpc_port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        config = self.folder / "influxdb.conf"
+        data = self.folder
+        config.write_text(f"""
+reporting-disabled = true
+bind-address = "127.0.0.1:{self.rpc_port}"
+[meta]
+  dir = "{data / 'meta'}"
+[data]
+  dir = "{data / 'data'}"
+  wal-dir = "{data / 'wal'}"
+  query-log-enabled = false
+  trace-logging-enabled = false
+[coordinator]
+  log-queries-after = "0s"
+[monitor]
+  store-enabled = false
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:{self.port}"
+  log-enabled = false
+  max-body-size = 0
+[continuous_queries]
+  log-enabled = false
+[logging]
+  level = "warn"
+""")
+        return [_find("influxd", "/usr/bin/influxd"), "-config", str(config)]
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/ping", timeout=0.5) as response:
+                return bool(response.status == 204)
+        except (urllib.error.URLError, OSError):
+            return False
+
+
+class LocalMosquitto(LocalServer):
+    """mosquitto with persistence, so queued QoS-1 messages survive a broker restart.
+
+    max_queued_messages is raised from mosquitto's default of 100: with the
+    default, a collector down for more than a few seconds loses messages at
+    the broker. Real deployments need the same setting (README, MQTT).
+    """
+
+    name = "mosquitto"
+
+    def __init__(self, folder: Path, port: int | None = None, max_inflight: int = 20) -> None:
+        super().__init__(folder, port)
+        self.max_inflight = max_inflight
+
+    def command(self) -> list[str]:
+        config = self.folder / "mosquitto.conf"
+        config.write_text(f"""
+listener {self.port} 127.0.0.1
+allow_anonymous true
+user root
+persistence true
+persistence_location {self.folder}/
+autosave_interval 1
+max_queued_messages 1000000
+max_inflight_messages {self.max_inflight}
+message_size_limit 1048576
+log_type error
+log_type warning
+""")
+        return [_find("mosquitto", "/usr/sbin/mosquitto"), "-c", str(config)]
+
+    def ready(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.3):
+                return True
+        except OSError:
+            return False

@@ -1,0 +1,1 @@
+"""InfluxDB line protocol, the HTTP client, the durable spool and the writer that drains it."""
