@@ -50,6 +50,12 @@ Gateway = Annotated[ModbusTcpGateway | ModbusRtuGateway, Field(discriminator="ty
 class DeviceBase(StrictModel):
     id: Identifier = Field(description="Unique device id; the InfluxDB `device` tag.")
     model: str | None = Field(None, description="A device from the model library (`stackwatch models`); its points are the default.")
+    model_options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Options of the model, e.g. {zones: 16} for a fire-panel gateway."
+    )
+    use_points: list[str] | None = Field(
+        None, description="Keep only these of the model's points (e.g. the wired inputs of a 16-input module)."
+    )
     room: Identifier = Field(description="Room the device's points belong to unless a point says otherwise.")
     calibrated: str | None = Field(None, description="Date of the last calibration (YYYY-MM-DD).")
     calibration_due: str | None = Field(None, description="Date the next calibration is due (YYYY-MM-DD).")
