@@ -58,6 +58,8 @@ def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
         else:
             continue
         if match is None:
+            if part in _UNION_TAGS:
+                continue
             break
         node = match
         line = node.start_mark.line + 1
