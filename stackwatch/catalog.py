@@ -15,6 +15,8 @@ from .readings import Quality, Reading
 from .store.lineprotocol import escape_string, series_key
 
 STATE_MEASUREMENT = "state"
+_QUALITY_FIELD = {quality: f'quality="{quality.value}"' for quality in Quality}
+_isfinite = math.isfinite
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,22 +81,24 @@ class PointCatalog:
         return len(self._points)
 
     def encode(self, reading: Reading) -> str:
-        """The reading as one line: `value` (float, or boolean for states) and `quality` (string)."""
+        """The reading as one line: `value` (float, or boolean for states) and `quality` (string).
+
+        The hot path of ingest: the quality field is pre-formatted and a plain float skips the
+        conversion; the output is the same as formatting each part afresh.
+        """
         info = self._points[reading.point]
         value = reading.value
-        quality = reading.quality.value
-        if reading.detail:
-            detail = f',detail="{escape_string(reading.detail)}"'
-        else:
-            detail = ""
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
-            if reading.quality is Quality.GOOD:
-                quality = Quality.BAD.value
-            return f'{info.series} quality="{quality}"{detail} {reading.ts_ns}'
+        quality = reading.quality
+        detail = f',detail="{escape_string(reading.detail)}"' if reading.detail else ""
+        if value is None or (isinstance(value, float) and not _isfinite(value)):
+            field = _QUALITY_FIELD[Quality.BAD if quality is Quality.GOOD else quality]
+            return f"{info.series} {field}{detail} {reading.ts_ns}"
         if info.is_state:
             text = "true" if value else "false"
+        elif value.__class__ is float:
+            text = repr(value)
         elif isinstance(value, str):
             text = f'"{escape_string(value)}"'
         else:
             text = repr(float(value))
-        return f'{info.series} value={text},quality="{quality}"{detail} {reading.ts_ns}'
+        return f"{info.series} value={text},{_QUALITY_FIELD[quality]}{detail} {reading.ts_ns}"

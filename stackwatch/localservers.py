@@ -7,6 +7,7 @@ start nothing by themselves and must be bound to 127.0.0.1).
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from types import TracebackType
@@ -94,11 +96,42 @@ class LocalServer:
 
 
 class LocalInfluxd(LocalServer):
+    """`auth=(user, password)` turns on `auth-enabled` and creates that user as admin at first start."""
+
     name = "influxd"
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
+    def __init__(self, folder: Path, port: int | None = None, auth: tuple[str, str] | None = None) -> None:
         super().__init__(folder, port)
         self.rpc_port = free_port()
+        self.auth = auth
+
+    def start(self, timeout: float = 15.0) -> None:
+        super().start(timeout)
+        if self.auth is not None:
+            self._create_admin()
+
+    def _create_admin(self, timeout: float = 10.0) -> None:
+        """Retried: just after start influxd may answer the statement with an error in a 200 (meta not ready)."""
+        user, password = self.auth or ("", "")
+        quoted_password = password.replace("\\", "\\\\").replace("'", "\\'")
+        statement = f'CREATE USER "{user}" WITH PASSWORD \'{quoted_password}\' WITH ALL PRIVILEGES'
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request = urllib.request.Request(f"{self.url}/query", data=urllib.parse.urlencode({"q": statement}).encode(),
+                                         headers={"Authorization": f"Basic {token}"})
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    answer = response.read().decode()
+            except urllib.error.HTTPError as error:
+                if error.code == 401:  # the admin exists with another password (changed since): leave it
+                    return
+                answer = error.read().decode()
+            if '"error"' not in answer:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"influxd did not create user {user!r}: {answer}")
+            time.sleep(0.05)
 
     @property
     def url(self) -> str:
@@ -124,6 +157,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 [http]
   enabled = true
   bind-address = "127.0.0.1:{self.port}"
+  auth-enabled = {"true" if self.auth else "false"}
   log-enabled = false
   max-body-size = 0
 [continuous_queries]

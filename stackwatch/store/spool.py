@@ -1,0 +1,220 @@
+"""The durable queue between accepting a reading and InfluxDB acknowledging it.
+
+One SQLite row per `append` call (a whole batch, newline-joined), so a poll
+cycle or an MQTT message costs one INSERT and one commit. WAL with
+`synchronous=NORMAL` survives a killed process (a committed row is in the WAL
+before `append` returns); `FULL` (config `fsync`) also survives power loss.
+
+Rows leave only through `delete` (InfluxDB acknowledged them) or `reject`
+(InfluxDB refused some lines for good; those move to the `rejected` table, where
+inspectors can list them). Line protocol allows a raw newline inside a quoted
+string field, so a batch whose lines contain one is stored as a JSON list
+instead: line boundaries are never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..clock import Clock, SystemClock
+from ..config.services import SpoolConfig
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spool (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    n INTEGER NOT NULL,
+    framing INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejected (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_id INTEGER NOT NULL,
+    at REAL NOT NULL,
+    reason TEXT NOT NULL,
+    line TEXT NOT NULL
+);
+"""
+_NEWLINES = 0  # body is the lines joined by "\n"
+_JSON = 1  # body is a JSON list (some line holds a raw newline)
+_DELETE_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolBatch:
+    id: int
+    lines: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedLine:
+    id: int
+    batch_id: int
+    at: float
+    reason: str
+    line: str
+
+
+def _frame(lines: Sequence[str]) -> tuple[int, str]:
+    body = "\n".join(lines)
+    if body.count("\n") == len(lines) - 1:
+        return _NEWLINES, body
+    return _JSON, json.dumps(list(lines), ensure_ascii=False)
+
+
+def _unframe(framing: int, body: str) -> list[str]:
+    if framing == _NEWLINES:
+        return body.split("\n")
+    lines = json.loads(body)
+    assert isinstance(lines, list)
+    return [str(line) for line in lines]
+
+
+class Spool:
+    """Thread-safe: one connection behind a lock (SQLite serialises writers anyway)."""
+
+    def __init__(self, path: str | Path, *, fsync: bool = False, clock: Clock | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        # The only full scans: once at open, so that depth() is a counter afterwards.
+        self._depth = int(self._db.execute("SELECT COALESCE(SUM(n), 0) FROM spool").fetchone()[0])
+        self._rejected = int(self._db.execute("SELECT COUNT(*) FROM rejected").fetchone()[0])
+
+    @classmethod
+    def from_config(cls, config: SpoolConfig, state_dir: str | Path, clock: Clock | None = None) -> Spool:
+        path = Path(config.path)
+        return cls(path if path.is_absolute() else Path(state_dir) / path, fsync=config.fsync, clock=clock)
+
+    def append(self, lines: Sequence[str]) -> int | None:
+        """Commit the batch as one row; returns its id once committed (None for an empty batch)."""
+        if not lines:
+            return None
+        framing, body = _frame(lines)
+        with self._lock:
+            cursor = self._db.execute("INSERT INTO spool (at, n, framing, body) VALUES (?, ?, ?, ?)",
+                                      (self._clock.now(), len(lines), framing, body))
+            self._depth += len(lines)
+            row_id = cursor.lastrowid
+        assert row_id is not None
+        return row_id
+
+    def peek(self, max_lines: int) -> list[SpoolBatch]:
+        """Oldest rows first, as many as fit in `max_lines` but always at least one (the caller may split it)."""
+        batches: list[SpoolBatch] = []
+        total = 0
+        with self._lock:
+            cursor = self._db.execute("SELECT id, n, framing, body FROM spool ORDER BY id")
+            try:
+                for row_id, n, framing, body in cursor:
+                    if batches and total + n > max_lines:
+                        break
+                    batches.append(SpoolBatch(row_id, _unframe(framing, body)))
+                    total += n
+                    if total >= max_lines:
+                        break
+            finally:
+                cursor.close()
+        return batches
+
+    def delete(self, ids: Iterable[int]) -> int:
+        """Drop acknowledged rows; returns how many lines left the spool. Unknown ids are ignored."""
+        id_list = list(ids)
+        if not id_list:
+            return 0
+        removed = 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for start in range(0, len(id_list), _DELETE_CHUNK):
+                    chunk = id_list[start:start + _DELETE_CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    rows = self._db.execute(f"DELETE FROM spool WHERE id IN ({marks}) RETURNING n", chunk).fetchall()
+                    removed += sum(n for (n,) in rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._depth -= removed
+        return removed
+
+    def reject(self, id: int, lines: Sequence[str], reason: str) -> None:
+        """Move `lines` of row `id` to `rejected`, in one transaction, so a crash never re-sends or loses them."""
+        if not lines:
+            return
+        now = self._clock.now()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                removed = self._remove_lines(id, lines)
+                self._db.executemany("INSERT INTO rejected (batch_id, at, reason, line) VALUES (?, ?, ?, ?)",
+                                     [(id, now, reason, line) for line in lines])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._depth -= removed
+            self._rejected += len(lines)
+
+    def _remove_lines(self, row_id: int, lines: Sequence[str]) -> int:
+        row = self._db.execute("SELECT framing, body FROM spool WHERE id = ?", (row_id,)).fetchone()
+        if row is None:
+            return 0
+        remaining: list[str] = []
+        to_remove = Counter(lines)
+        stored = _unframe(row[0], row[1])
+        for line in stored:
+            if to_remove[line] > 0:
+                to_remove[line] -= 1
+            else:
+                remaining.append(line)
+        if not remaining:
+            self._db.execute("DELETE FROM spool WHERE id = ?", (row_id,))
+        else:
+            framing, body = _frame(remaining)
+            self._db.execute("UPDATE spool SET n = ?, framing = ?, body = ? WHERE id = ?",
+                             (len(remaining), framing, body, row_id))
+        return len(stored) - len(remaining)
+
+    def depth(self) -> int:
+        """Lines waiting for InfluxDB."""
+        return self._depth
+
+    def oldest_age(self) -> float:
+        """Seconds the oldest waiting row has waited (0 when empty): the backlog's age, for /readyz."""
+        with self._lock:
+            row = self._db.execute("SELECT at FROM spool ORDER BY id LIMIT 1").fetchone()
+        return 0.0 if row is None else max(0.0, self._clock.now() - float(row[0]))
+
+    def rejected_count(self) -> int:
+        return self._rejected
+
+    def rejected(self, limit: int = 100, after_id: int = 0) -> list[RejectedLine]:
+        """Rejected lines in order, for inspectors: page with `after_id` = the last id seen."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, batch_id, at, reason, line FROM rejected WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit)).fetchall()
+        return [RejectedLine(*row) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
