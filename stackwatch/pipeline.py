@@ -2,21 +2,38 @@
 
 `accept` returns only once the readings are durable (in the spool): an MQTT
 message is acknowledged to the broker after `accept` returns, never before.
-It is called from the asyncio loop (Modbus) and from paho's network thread
-(MQTT), so implementations must be thread-safe.
+It is called from the asyncio loop (Modbus) and from the MQTT collector's
+acknowledgement thread, so implementations must be thread-safe.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .readings import Reading
 
 
 class ReadingSink(Protocol):
     def accept(self, readings: Sequence[Reading]) -> None: ...
+
+
+@runtime_checkable
+class MessageSink(Protocol):
+    """A sink that also remembers which broker messages it holds, for exactly-once MQTT delivery.
+
+    A QoS-1 message spooled but not yet acknowledged when the service dies is
+    delivered again (DUP flag set) after the restart; `seen` tells that it is
+    already in the spool, so its readings are not stored twice under a new
+    receive time.
+    """
+
+    def accept(self, readings: Sequence[Reading]) -> None: ...
+
+    def accept_messages(self, readings: Sequence[Reading], message_keys: Sequence[bytes]) -> None: ...
+
+    def seen(self, message_keys: Sequence[bytes]) -> set[bytes]: ...
 
 
 Listener = Callable[[Sequence[Reading]], None]
@@ -38,6 +55,21 @@ class ReadingHub:
         if not readings:
             return
         self._durable.accept(readings)
+        self._after(readings)
+
+    def accept_messages(self, readings: Sequence[Reading], message_keys: Sequence[bytes]) -> None:
+        if isinstance(self._durable, MessageSink):
+            self._durable.accept_messages(readings, message_keys)
+        elif readings:
+            self._durable.accept(readings)
+        self._after(readings)
+
+    def seen(self, message_keys: Sequence[bytes]) -> set[bytes]:
+        return self._durable.seen(message_keys) if isinstance(self._durable, MessageSink) else set()
+
+    def _after(self, readings: Sequence[Reading]) -> None:
+        if not readings:
+            return
         with self._lock:
             self.accepted += len(readings)
         for listener in self._listeners:

@@ -14,13 +14,14 @@ is never acknowledged on a newer one (packet ids would not mean the same).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from stackwatch.pipeline import ReadingSink
+from stackwatch.pipeline import MessageSink, ReadingSink
 from stackwatch.readings import Reading
 
 log = logging.getLogger("collector.mqtt")
@@ -31,6 +32,8 @@ class _Held:
     mid: int
     qos: int
     readings: Sequence[Reading]
+    key: bytes = b""  # identifies the message across a redelivery (see message_key)
+    dup: bool = False  # the broker says it may have delivered this message before
 
 
 class AckBatcher:
@@ -54,6 +57,7 @@ class AckBatcher:
         self.readings_accepted = 0
         self.failures = 0  # sink.accept raised
         self.dropped = 0  # received but never acknowledged: the broker delivers them again
+        self.redelivered_skipped = 0  # redelivered messages already in the spool: acknowledged, not stored again
 
     def start(self) -> None:
         with self._cond:
@@ -85,7 +89,7 @@ class AckBatcher:
             self._pending = []
             self._open = open_
 
-    def add(self, mid: int, qos: int, readings: Sequence[Reading]) -> bool:
+    def add(self, mid: int, qos: int, readings: Sequence[Reading], key: bytes = b"", dup: bool = False) -> bool:
         """Hold a message for acknowledgement; False (dropped, to be redelivered) when no session may ack it."""
         with self._cond:
             if not (self._open and self._running):
@@ -93,7 +97,7 @@ class AckBatcher:
                 return False
             if not self._pending:
                 self._first_at = self._monotonic()
-            self._pending.append(_Held(mid, qos, readings))
+            self._pending.append(_Held(mid, qos, readings, key, dup))
             if len(self._pending) == 1 or len(self._pending) >= self._batch_size:
                 self._cond.notify()
             return True
@@ -123,22 +127,28 @@ class AckBatcher:
                 log.exception("MQTT acknowledgement batch failed")
 
     def _flush(self, batch: list[_Held], generation: int) -> None:
-        readings = [reading for held in batch for reading in held.readings]
+        ledger = self._sink if isinstance(self._sink, MessageSink) else None
+        skipped: set[bytes] = set()
+        try:
+            if ledger is not None:
+                redelivered = [held.key for held in batch if held.dup and held.key]
+                skipped = ledger.seen(redelivered) if redelivered else set()
+        except Exception as error:
+            self._refused(batch, generation, error)
+            return
+        readings = [reading for held in batch if held.key not in skipped for reading in held.readings]
+        keys = [held.key for held in batch if held.key and held.readings and held.key not in skipped]
         if readings:
             try:
-                self._sink.accept(readings)
+                if ledger is not None:
+                    ledger.accept_messages(readings, keys)
+                else:
+                    self._sink.accept(readings)
             except Exception as error:
-                with self._cond:
-                    self.failures += 1
-                    self.dropped += len(batch)
-                    if generation == self._generation:
-                        self._generation += 1
-                        self.dropped += len(self._pending)
-                        self._pending = []
-                        self._open = False
-                self._on_failure(error)
+                self._refused(batch, generation, error)
                 return
         with self._cond:
+            self.redelivered_skipped += len(skipped)
             if generation != self._generation:  # the session ended while the spool committed
                 self.dropped += len(batch)
                 return
@@ -147,3 +157,24 @@ class AckBatcher:
             self.acked += len(batch)
             self.batches += 1
             self.readings_accepted += len(readings)
+
+    def _refused(self, batch: list[_Held], generation: int, error: Exception) -> None:
+        """The spool refused: acknowledge nothing, end the session so the broker redelivers."""
+        with self._cond:
+            self.failures += 1
+            self.dropped += len(batch)
+            if generation == self._generation:
+                self._generation += 1
+                self.dropped += len(self._pending)
+                self._pending = []
+                self._open = False
+        self._on_failure(error)
+
+
+def message_key(topic: bytes, payload: bytes, mid: int) -> bytes:
+    """Identity of one delivery: a redelivery keeps topic, payload and packet id (MQTT 3.1.1 §4.4)."""
+    digest = hashlib.blake2b(topic, digest_size=16)
+    digest.update(b"\0")
+    digest.update(payload)
+    digest.update(mid.to_bytes(4, "big"))
+    return digest.digest()

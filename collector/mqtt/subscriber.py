@@ -23,7 +23,7 @@ from stackwatch.config.model import SiteConfig
 from stackwatch.pipeline import ReadingSink, TimestampAllocator
 from stackwatch.readings import Reading
 
-from .acks import AckBatcher
+from .acks import AckBatcher, message_key
 from .client import ClientFactory, MqttClient, paho_client
 from .mapping import MessageMapper
 from .problems import IGNORED, MALFORMED, OVERSIZED, UNEXPECTED
@@ -99,7 +99,7 @@ class MqttCollector:
             "acked": self.acked, "accept_failures": self.accept_failures, "dropped": self.dropped,
             "session_restarts": self.session_restarts, "callback_errors": self.callback_errors,
             "malformed": self.malformed, "oversized": self.oversized, "unexpected": self.unexpected,
-            "ignored": self.ignored,
+            "ignored": self.ignored, "redelivered_skipped": self._batcher.redelivered_skipped,
         }
 
     def start(self) -> None:
@@ -204,7 +204,10 @@ class MqttCollector:
             readings = []
             log.exception("MQTT message mapping failed")
         try:
-            self._batcher.add(message.mid, message.qos, readings)
+            topic_bytes = getattr(message, "_topic", b"")
+            key = message_key(topic_bytes if isinstance(topic_bytes, bytes) else b"", bytes(message.payload),
+                              int(message.mid))
+            self._batcher.add(message.mid, message.qos, readings, key, bool(getattr(message, "dup", False)))
         except Exception:
             self.callback_errors += 1
             log.exception("MQTT message could not be held for acknowledgement")

@@ -33,7 +33,14 @@ class SpoolSink:
         self.unencodable = 0
         self._warned: set[str] = set()
 
+    def seen(self, message_keys: Sequence[bytes]) -> set[bytes]:
+        return self.spool.seen(message_keys)
+
     def accept(self, readings: Sequence[Reading]) -> None:
+        self.accept_messages(readings, ())
+
+    def accept_messages(self, readings: Sequence[Reading], message_keys: Sequence[bytes]) -> None:
+        """`accept`, recording the keys of the messages the readings came from in the same commit."""
         encode = self.catalog.encode
         lines: list[str] = []
         unknown: list[str] = []
@@ -47,8 +54,8 @@ class SpoolSink:
                 unencodable += 1
                 lines.append(encode(Reading(reading.point, reading.ts_ns, None, Quality.BAD,
                                             f"unencodable value {reading.value!r}: {error}"[:500])))
-        if lines:
-            self.spool.append(lines)
+        if lines or message_keys:
+            self.spool.append(lines, message_keys)
         with self._lock:
             self.lines_appended += len(lines)
             self.unknown_points += len(unknown)

@@ -33,6 +33,10 @@ CREATE TABLE IF NOT EXISTS spool (
     framing INTEGER NOT NULL,
     body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key BLOB NOT NULL UNIQUE
+);
 CREATE TABLE IF NOT EXISTS rejected (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     batch_id INTEGER NOT NULL,
@@ -44,6 +48,8 @@ CREATE TABLE IF NOT EXISTS rejected (
 _NEWLINES = 0  # body is the lines joined by "\n"
 _JSON = 1  # body is a JSON list (some line holds a raw newline)
 _DELETE_CHUNK = 500
+LEDGER_KEEP = 100_000  # message keys remembered: far more than a broker keeps in flight for one client
+_LEDGER_PRUNE_EVERY = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,24 +98,64 @@ class Spool:
         # The only full scans: once at open, so that depth() is a counter afterwards.
         self._depth = int(self._db.execute("SELECT COALESCE(SUM(n), 0) FROM spool").fetchone()[0])
         self._rejected = int(self._db.execute("SELECT COUNT(*) FROM rejected").fetchone()[0])
+        self._keys_since_prune = 0
 
     @classmethod
     def from_config(cls, config: SpoolConfig, state_dir: str | Path, clock: Clock | None = None) -> Spool:
         path = Path(config.path)
         return cls(path if path.is_absolute() else Path(state_dir) / path, fsync=config.fsync, clock=clock)
 
-    def append(self, lines: Sequence[str]) -> int | None:
-        """Commit the batch as one row; returns its id once committed (None for an empty batch)."""
-        if not lines:
+    def append(self, lines: Sequence[str], message_keys: Sequence[bytes] = ()) -> int | None:
+        """Commit the batch as one row; returns its id once committed (None for an empty batch).
+
+        `message_keys` (one per MQTT message the lines came from) are recorded in
+        the same transaction, so that a message the broker redelivers after a crash
+        is known to be in the spool already (`seen`): exactly once, not at least once.
+        """
+        if not lines and not message_keys:
             return None
-        framing, body = _frame(lines)
+        framing, body = _frame(lines) if lines else (_NEWLINES, "")
+        row_id: int | None = None
         with self._lock:
-            cursor = self._db.execute("INSERT INTO spool (at, n, framing, body) VALUES (?, ?, ?, ?)",
-                                      (self._clock.now(), len(lines), framing, body))
+            if message_keys:
+                self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if lines:
+                    cursor = self._db.execute("INSERT INTO spool (at, n, framing, body) VALUES (?, ?, ?, ?)",
+                                              (self._clock.now(), len(lines), framing, body))
+                    row_id = cursor.lastrowid
+                if message_keys:
+                    self._db.executemany("INSERT OR IGNORE INTO messages (key) VALUES (?)",
+                                         [(key,) for key in message_keys])
+                    self._db.execute("COMMIT")
+            except BaseException:
+                if message_keys:
+                    self._db.execute("ROLLBACK")
+                raise
             self._depth += len(lines)
-            row_id = cursor.lastrowid
-        assert row_id is not None
+            self._keys_since_prune += len(message_keys)
+            if self._keys_since_prune >= _LEDGER_PRUNE_EVERY:
+                self._prune_ledger()
         return row_id
+
+    def seen(self, message_keys: Iterable[bytes]) -> set[bytes]:
+        """The keys among these whose messages are already in the spool (or were written from it)."""
+        keys = list(message_keys)
+        if not keys:
+            return set()
+        with self._lock:
+            found: set[bytes] = set()
+            for start in range(0, len(keys), _DELETE_CHUNK):
+                chunk = keys[start:start + _DELETE_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                found.update(bytes(row[0]) for row in
+                             self._db.execute(f"SELECT key FROM messages WHERE key IN ({marks})", chunk))
+            return found
+
+    def _prune_ledger(self) -> None:
+        """Forget all but the newest LEDGER_KEEP keys (caller holds the lock)."""
+        self._keys_since_prune = 0
+        self._db.execute("DELETE FROM messages WHERE seq <= (SELECT MAX(seq) FROM messages) - ?", (LEDGER_KEEP,))
 
     def peek(self, max_lines: int) -> list[SpoolBatch]:
         """Oldest rows first, as many as fit in `max_lines` but always at least one (the caller may split it)."""
