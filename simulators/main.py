@@ -7,10 +7,14 @@ devices publish to the site's broker.
 
 Faults and room events are switched at run time by publishing JSON to
 `stackwatch-sim/<site>/control`:
-    {"device": "th-b1", "fault": "timeout"}             # Modbus: none, timeout, slow, exception:<code>, sentinel, garbage
-    {"device": "z2m-th-a101", "fault": "malformed", "on": true}   # MQTT: malformed, oversized, offline, duplicate, out-of-order
-    {"room": "main-1-paper", "event": "water_leak", "on": true}  # fire, pre_alarm, trouble, smoke, water_leak, door_open, motion
-    {"room": "main-1-paper", "t_offset": 4, "rh_offset": 15}     # move the room's climate
+    {"device": "th-b1", "fault": "timeout"}
+        Modbus faults: none, timeout, slow, exception:<code>, sentinel, garbage
+    {"device": "z2m-th-a101", "fault": "malformed", "on": true}
+        MQTT faults: malformed, oversized, offline, duplicate, out-of-order
+    {"room": "main-1-paper", "event": "water_leak", "on": true}
+        events: fire, pre_alarm, trouble, smoke, water_leak, door_open, motion
+    {"room": "main-1-paper", "t_offset": 4, "rh_offset": 15}
+        moves the room's climate
 """
 
 from __future__ import annotations
@@ -54,16 +58,23 @@ class SimulatedSite:
             specs = self.site.devices_on(gateway.id)
             if not specs:
                 continue
-            devices = [make_device(s.model, s.unit, self.site.rooms[s.room], self.now, s.options, self.site.rooms)
-                       for s in specs]
+            devices = [
+                make_device(s.model, s.unit, self.site.rooms[s.room], self.now, s.options, self.site.rooms)
+                for s in specs
+            ]
             sim = ModbusGatewaySim(devices, missing_unit="silent")
             if gateway.type == "modbus-rtu":
                 link = Path(gateway.serial_port)
                 link.parent.mkdir(parents=True, exist_ok=True)
                 pair = SerialPair(link, Path(f"{link}.sim")).start()
                 self.pairs.append(pair)
-                await sim.start_rtu(f"{link}.sim", baudrate=gateway.baudrate, parity=gateway.parity,
-                                    stopbits=gateway.stopbits, bytesize=gateway.bytesize)
+                await sim.start_rtu(
+                    f"{link}.sim",
+                    baudrate=gateway.baudrate,
+                    parity=gateway.parity,
+                    stopbits=gateway.stopbits,
+                    bytesize=gateway.bytesize,
+                )
             else:
                 await sim.start_tcp(gateway.host, gateway.port, framer="rtu" if gateway.framer == "rtu" else "socket")
             self.gateways[gateway.id] = sim
@@ -71,11 +82,18 @@ class SimulatedSite:
                 self._modbus_units[spec.id] = (gateway.id, spec.unit)
             log.info("gateway %s (%s) simulating %d devices", gateway.id, gateway.type, len(devices))
         if self.site.mqtt_host is not None:
-            self.mqtt = MqttSim(self.site.mqtt_host, self.site.mqtt_port, interval=self.mqtt_interval, now=self.now,
-                                client_id=f"stackwatch-sim-{self.site.site_id}")
+            self.mqtt = MqttSim(
+                self.site.mqtt_host,
+                self.site.mqtt_port,
+                interval=self.mqtt_interval,
+                now=self.now,
+                client_id=f"stackwatch-sim-{self.site.site_id}",
+            )
             for spec in self.site.mqtt_devices:
-                device = MqttDeviceSim(spec.model, spec.topic or spec.id, self.site.rooms[spec.room], self.now,
-                                       spec.options)
+                options = dict(spec.options)
+                if spec.model == "tasmota-sensor":  # a Tasmota is set to local time: the site's zone
+                    options.setdefault("timezone", self.site.timezone)
+                device = MqttDeviceSim(spec.model, spec.topic or spec.id, self.site.rooms[spec.room], self.now, options)
                 self.mqtt.add(device)
                 self.mqtt_devices[spec.id] = device
             if self.mqtt_devices:
@@ -154,8 +172,9 @@ async def _serve(args: argparse.Namespace) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await site.start()
-    log.info("simulators running for site %s; control topic stackwatch-sim/%s/control", site.site.site_id,
-             site.site.site_id)
+    log.info(
+        "simulators running for site %s; control topic stackwatch-sim/%s/control", site.site.site_id, site.site.site_id
+    )
     try:
         await stop.wait()
     finally:

@@ -71,6 +71,7 @@ class SimSite:
     devices: list[SimDeviceSpec]
     mqtt_host: str | None = None
     mqtt_port: int = 1883
+    timezone: str = "UTC"  # devices that report local time (Tasmota) are set to the site's zone
 
     def devices_on(self, gateway: str) -> list[SimDeviceSpec]:
         return [d for d in self.devices if d.gateway == gateway]
@@ -107,4 +108,5 @@ def read_site(path: str | Path) -> SimSite:
     mqtt = data.get("mqtt") or None
     return SimSite(site_id=data["site"]["id"], rooms=rooms, gateways=gateways, devices=devices,
                    mqtt_host=None if mqtt is None else str(mqtt.get("host", "127.0.0.1")),
-                   mqtt_port=1883 if mqtt is None else int(mqtt.get("port", 1883)))
+                   mqtt_port=1883 if mqtt is None else int(mqtt.get("port", 1883)),
+                   timezone=str(data["site"].get("timezone", "UTC")))

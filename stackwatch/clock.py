@@ -68,7 +68,7 @@ class ManualClock:
         return self._now
 
     def now_ns(self) -> int:
-        return int(round(self._now * 1e9))
+        return round(self._now * 1e9)
 
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:

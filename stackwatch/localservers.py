@@ -57,13 +57,14 @@ class LocalServer:
         if self.process is not None and self.process.poll() is None:
             return
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited at start; see {self.log_path}:\n{self.log_path.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"{self.name} exited at start; see {self.log_path}:\n{self.log_path.read_text()[-2000:]}"
+                )
             if self.ready():
                 return
             time.sleep(0.02)
@@ -114,10 +115,13 @@ class LocalInfluxd(LocalServer):
         """Retried: just after start influxd may answer the statement with an error in a 200 (meta not ready)."""
         user, password = self.auth or ("", "")
         quoted_password = password.replace("\\", "\\\\").replace("'", "\\'")
-        statement = f'CREATE USER "{user}" WITH PASSWORD \'{quoted_password}\' WITH ALL PRIVILEGES'
+        statement = f"CREATE USER \"{user}\" WITH PASSWORD '{quoted_password}' WITH ALL PRIVILEGES"
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        request = urllib.request.Request(f"{self.url}/query", data=urllib.parse.urlencode({"q": statement}).encode(),
-                                         headers={"Authorization": f"Basic {token}"})
+        request = urllib.request.Request(
+            f"{self.url}/query",
+            data=urllib.parse.urlencode({"q": statement}).encode(),
+            headers={"Authorization": f"Basic {token}"},
+        )
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -144,10 +148,10 @@ class LocalInfluxd(LocalServer):
 reporting-disabled = true
 bind-address = "127.0.0.1:{self.rpc_port}"
 [meta]
-  dir = "{data / 'meta'}"
+  dir = "{data / "meta"}"
 [data]
-  dir = "{data / 'data'}"
-  wal-dir = "{data / 'wal'}"
+  dir = "{data / "data"}"
+  wal-dir = "{data / "wal"}"
   query-log-enabled = false
   trace-logging-enabled = false
 [coordinator]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 Value = float | int | bool | str | None
 
 
-class Quality(str, enum.Enum):
+class Quality(enum.StrEnum):
     """How far a reading can be trusted (ARCHITECTURE.md, "Readings and quality")."""
 
     GOOD = "good"

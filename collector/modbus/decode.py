@@ -45,6 +45,7 @@ class Codec:
     unsigned: struct.Struct
     typed: struct.Struct | None  # None: the unsigned integer is the value
     is_float: bool
+    is_float32: bool
     sentinels: frozenset[int]
     bit: int | None
     mask: int | None
@@ -77,6 +78,7 @@ def compile_codec(point: ModbusPoint) -> Codec:
         unsigned=_UNSIGNED.get(width, _UNSIGNED[1]),
         typed=_TYPED.get(point.type),
         is_float=point.type in ("float32", "float64"),
+        is_float32=point.type == "float32",
         sentinels=frozenset(point.sentinels),
         bit=point.bit,
         mask=point.mask,
@@ -123,7 +125,26 @@ def decode_registers(codec: Codec, registers: Sequence[int], start: int = 0) -> 
             if codec.nan_is_bad:
                 return Decoded(None, Quality.BAD, what)
             return Decoded(number, Quality.UNCERTAIN, what)
+        if codec.is_float32:
+            number = shortest_float32(number)
     return _scaled(codec, number)
+
+
+_FLOAT32 = struct.Struct(">f")
+
+
+def shortest_float32(number: float) -> float:
+    """The shortest decimal that is the same float32: the transmitter's 30.56, not 30.559999465942383.
+
+    A float32 has 6–9 significant decimal digits; widening it to a Python float
+    would otherwise store binary noise the sensor never measured.
+    """
+    packed = _FLOAT32.pack(number)
+    for digits in (6, 7, 8):
+        candidate = float(f"{number:.{digits}g}")
+        if _FLOAT32.pack(candidate) == packed:
+            return candidate
+    return float(f"{number:.9g}")
 
 
 def _scaled(codec: Codec, number: int | float) -> Decoded:

@@ -57,7 +57,9 @@ def expand_device(device: dict[str, Any]) -> dict[str, Any]:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
     protocol = device.get("protocol")
     if protocol is not None and protocol != model.protocol:
-        raise ValueError(f"model {model.name!r} is a {model.protocol} device, but the device says protocol {protocol!r}")
+        raise ValueError(
+            f"model {model.name!r} is a {model.protocol} device, but the device says protocol {protocol!r}"
+        )
     given = device.get("model_options") or {}
     if not isinstance(given, dict):
         raise ValueError("model_options must be a mapping")
@@ -91,7 +93,13 @@ def expand_device(device: dict[str, Any]) -> dict[str, Any]:
 def describe_models() -> list[dict[str, Any]]:
     """For `stackwatch models`: name, protocol, title, options and where the map comes from."""
     return [
-        {"name": m.name, "protocol": m.protocol, "title": m.title, "options": dict(m.options),
-         "source": m.source, "notes": m.notes}
+        {
+            "name": m.name,
+            "protocol": m.protocol,
+            "title": m.title,
+            "options": dict(m.options),
+            "source": m.source,
+            "notes": m.notes,
+        }
         for m in sorted(MODELS.values(), key=lambda m: (m.protocol, m.name))
     ]

@@ -17,9 +17,15 @@ def _xy_md02(options: Options, _device: Mapping[str, Any]) -> Fragment:
     scale = 0.1 if int(options["divisor"]) == 10 else 0.01
     clone = options["variant"] == "clone"
     temperature: Fragment = {
-        "id": "temperature", "quantity": "temperature", "unit": "°C", "table": "input",
-        "address": 0x0000 if clone else 0x0001, "type": "uint16" if clone else "int16", "scale": scale,
-        "valid_min": -40, "valid_max": 125,
+        "id": "temperature",
+        "quantity": "temperature",
+        "unit": "°C",
+        "table": "input",
+        "address": 0x0000 if clone else 0x0001,
+        "type": "uint16" if clone else "int16",
+        "scale": scale,
+        "valid_min": -40,
+        "valid_max": 125,
     }
     if clone:
         temperature["negative_above"] = 10000
@@ -27,36 +33,77 @@ def _xy_md02(options: Options, _device: Mapping[str, Any]) -> Fragment:
         "addressing": "zero-based",
         "points": [
             temperature,
-            {"id": "humidity", "quantity": "humidity", "unit": "%", "table": "input",
-             "address": 0x0001 if clone else 0x0002, "type": "uint16", "scale": scale,
-             "valid_min": 0, "valid_max": 100},
+            {
+                "id": "humidity",
+                "quantity": "humidity",
+                "unit": "%",
+                "table": "input",
+                "address": 0x0001 if clone else 0x0002,
+                "type": "uint16",
+                "scale": scale,
+                "valid_min": 0,
+                "valid_max": 100,
+            },
         ],
     }
 
 
-register(DeviceModel(
-    name="xy-md02", protocol="modbus", title="XY-MD02 / SHT20 RS-485 temperature-humidity module",
-    source=f"{DEVICES_MD} (XY-MD02 datasheet): FC04 0x0001 int16 ÷10 T, 0x0002 uint16 ÷10 RH",
-    build=_xy_md02, options={"divisor": 10, "variant": "standard"},
-    notes="RTU, address 1, 9600 8N1 (many ship 8E1). divisor: 10 or 100. variant: clone = T at 0x0000, "
-          "RH at 0x0001, negatives as raw ≥ 10000.",
-))
+register(
+    DeviceModel(
+        name="xy-md02",
+        protocol="modbus",
+        title="XY-MD02 / SHT20 RS-485 temperature-humidity module",
+        source=f"{DEVICES_MD} (XY-MD02 datasheet): FC04 0x0001 int16 ÷10 T, 0x0002 uint16 ÷10 RH",
+        build=_xy_md02,
+        options={"divisor": 10, "variant": "standard"},
+        notes="RTU, address 1, 9600 8N1 (many ship 8E1). divisor: 10 or 100. variant: clone = T at 0x0000, "
+        "RH at 0x0001, negatives as raw ≥ 10000.",
+    )
+)
 
 
 def _vaisala_hmp110(options: Options, _device: Mapping[str, Any]) -> Fragment:
     if options["registers"] == "int16":
         points: list[Fragment] = [
-            {"id": "humidity", "quantity": "humidity", "unit": "%", "table": "holding",
-             "address": VAISALA_INT16_RH, "type": "int16", "scale": 0.01, "sentinels": VAISALA_SENTINELS,
-             "valid_min": 0, "valid_max": 100},
-            {"id": "temperature", "quantity": "temperature", "unit": "°C", "table": "holding",
-             "address": VAISALA_INT16_T, "type": "int16", "scale": 0.01, "sentinels": VAISALA_SENTINELS,
-             "valid_min": -40, "valid_max": 80},
+            {
+                "id": "humidity",
+                "quantity": "humidity",
+                "unit": "%",
+                "table": "holding",
+                "address": VAISALA_INT16_RH,
+                "type": "int16",
+                "scale": 0.01,
+                "sentinels": VAISALA_SENTINELS,
+                "valid_min": 0,
+                "valid_max": 100,
+            },
+            {
+                "id": "temperature",
+                "quantity": "temperature",
+                "unit": "°C",
+                "table": "holding",
+                "address": VAISALA_INT16_T,
+                "type": "int16",
+                "scale": 0.01,
+                "sentinels": VAISALA_SENTINELS,
+                "valid_min": -40,
+                "valid_max": 80,
+            },
         ]
     else:
+
         def floating(point_id: str, quantity: str, unit: str, address: int) -> Fragment:
-            return {"id": point_id, "quantity": quantity, "unit": unit, "table": "holding", "address": address,
-                    "type": "float32", "word_order": "little", "nan_is_bad": True}
+            return {
+                "id": point_id,
+                "quantity": quantity,
+                "unit": unit,
+                "table": "holding",
+                "address": address,
+                "type": "float32",
+                "word_order": "little",
+                "nan_is_bad": True,
+            }
+
         points = [
             {**floating("humidity", "humidity", "%", 0x0000), "valid_min": 0, "valid_max": 100},
             {**floating("temperature", "temperature", "°C", 0x0002), "valid_min": -40, "valid_max": 80},
@@ -66,45 +113,88 @@ def _vaisala_hmp110(options: Options, _device: Mapping[str, Any]) -> Fragment:
     return {"addressing": "zero-based", "points": points}
 
 
-register(DeviceModel(
-    name="vaisala-hmp110", protocol="modbus", title="Vaisala HMP110 / HMP4 class humidity-temperature probe",
-    source=f"{DEVICES_MD}: FC03 float32 least-significant word first; RH 0x0000, T 0x0002, Td 0x0008, a 0x000E",
-    build=_vaisala_hmp110, options={"registers": "float"},
-    notes="19200 8N2, address 240; missing data is a quiet NaN (quality bad). registers: float (default) or "
-          "int16 (×0.01 with sentinels 0x7FFF/0x8000/0x8001; addresses 0x0100/0x0101 unconfirmed).",
-))
+register(
+    DeviceModel(
+        name="vaisala-hmp110",
+        protocol="modbus",
+        title="Vaisala HMP110 / HMP4 class humidity-temperature probe",
+        source=f"{DEVICES_MD}: FC03 float32 least-significant word first; RH 0x0000, T 0x0002, Td 0x0008, a 0x000E",
+        build=_vaisala_hmp110,
+        options={"registers": "float"},
+        notes="19200 8N2, address 240; missing data is a quiet NaN (quality bad). registers: float (default) or "
+        "int16 (×0.01 with sentinels 0x7FFF/0x8000/0x8001; addresses 0x0100/0x0101 unconfirmed).",
+    )
+)
 
 
 def _comet(_options: Options, _device: Mapping[str, Any]) -> Fragment:
-    return {"addressing": "zero-based", "points": [
-        {"id": "temperature", "quantity": "temperature", "unit": "°C", "table": "holding", "address": 0x0031,
-         "type": "int16", "scale": 0.1, "valid_min": -30, "valid_max": 80},
-        {"id": "humidity", "quantity": "humidity", "unit": "%", "table": "holding", "address": 0x0032,
-         "type": "int16", "scale": 0.1, "valid_min": 0, "valid_max": 100},
-        {"id": "dew_point", "quantity": "dew_point", "unit": "°C", "table": "holding", "address": 0x0035,
-         "type": "int16", "scale": 0.1},
-    ]}
+    return {
+        "addressing": "zero-based",
+        "points": [
+            {
+                "id": "temperature",
+                "quantity": "temperature",
+                "unit": "°C",
+                "table": "holding",
+                "address": 0x0031,
+                "type": "int16",
+                "scale": 0.1,
+                "valid_min": -30,
+                "valid_max": 80,
+            },
+            {
+                "id": "humidity",
+                "quantity": "humidity",
+                "unit": "%",
+                "table": "holding",
+                "address": 0x0032,
+                "type": "int16",
+                "scale": 0.1,
+                "valid_min": 0,
+                "valid_max": 100,
+            },
+            {
+                "id": "dew_point",
+                "quantity": "dew_point",
+                "unit": "°C",
+                "table": "holding",
+                "address": 0x0035,
+                "type": "int16",
+                "scale": 0.1,
+            },
+        ],
+    }
 
 
-register(DeviceModel(
-    name="comet-t3510", protocol="modbus", title="Comet T3510 / T7510 Modbus TCP transmitter",
-    source=f"{DEVICES_MD}: FC03 int ×10: T 0x0031, RH 0x0032, dew point 0x0035",
-    build=_comet, notes="Modbus TCP port 502, any unit id, at most 2 clients (poll from one collector).",
-))
+register(
+    DeviceModel(
+        name="comet-t3510",
+        protocol="modbus",
+        title="Comet T3510 / T7510 Modbus TCP transmitter",
+        source=f"{DEVICES_MD}: FC03 int ×10: T 0x0031, RH 0x0032, dew point 0x0035",
+        build=_comet,
+        notes="Modbus TCP port 502, any unit id, at most 2 clients (poll from one collector).",
+    )
+)
 
 
 def _moxa_e1210(_options: Options, _device: Mapping[str, Any]) -> Fragment:
-    return {"addressing": "zero-based", "points": [
-        {"id": f"di{n}", "quantity": "digital_input", "table": "discrete", "address": n} for n in range(16)
-    ]}
+    return {
+        "addressing": "zero-based",
+        "points": [{"id": f"di{n}", "quantity": "digital_input", "table": "discrete", "address": n} for n in range(16)],
+    }
 
 
-register(DeviceModel(
-    name="moxa-e1210", protocol="modbus", title="Moxa ioLogik E1210 16 digital inputs (doors, motion, dampers)",
-    source=f"{DEVICES_MD}: FC02 addr 0–15 = DI0–DI15 (1 = ON)",
-    build=_moxa_e1210,
-    notes="Name what each input is wired to: points: [{id: di0, quantity: door_open}], use_points: [di0, ...].",
-))
+register(
+    DeviceModel(
+        name="moxa-e1210",
+        protocol="modbus",
+        title="Moxa ioLogik E1210 16 digital inputs (doors, motion, dampers)",
+        source=f"{DEVICES_MD}: FC02 addr 0–15 = DI0–DI15 (1 = ON)",
+        build=_moxa_e1210,
+        notes="Name what each input is wired to: points: [{id: di0, quantity: door_open}], use_points: [di0, ...].",
+    )
+)
 
 _FIRE = 0x0810  # bit 11 (active) with lower byte 0x10 (fire alarm)
 
@@ -123,51 +213,110 @@ def _fire_gateway(options: Options, device: Mapping[str, Any]) -> Fragment:
         address = first + index
         room = {"room": rooms[index]} if index < len(rooms) else {}
         points += [
-            {"id": f"zone{zone}_fire", "quantity": "fire", "table": "holding", "address": address,
-             "type": "uint16", "mask": 0x08FF, "equals": _FIRE, **room},
-            {"id": f"zone{zone}_pre_alarm", "quantity": "fire_pre_alarm", "table": "holding", "address": address,
-             "type": "uint16", "bit": 14, **room},
-            {"id": f"zone{zone}_trouble", "quantity": "fire_trouble", "table": "holding", "address": address,
-             "type": "uint16", "bit": 13, **room},
-            {"id": f"zone{zone}_disabled", "quantity": "fire_zone_disabled", "table": "holding",
-             "address": address, "type": "uint16", "bit": 9, **room},
-            {"id": f"zone{zone}_status", "quantity": "fire_zone_status", "table": "holding", "address": address,
-             "type": "uint16", **room},
+            {
+                "id": f"zone{zone}_fire",
+                "quantity": "fire",
+                "table": "holding",
+                "address": address,
+                "type": "uint16",
+                "mask": 0x08FF,
+                "equals": _FIRE,
+                **room,
+            },
+            {
+                "id": f"zone{zone}_pre_alarm",
+                "quantity": "fire_pre_alarm",
+                "table": "holding",
+                "address": address,
+                "type": "uint16",
+                "bit": 14,
+                **room,
+            },
+            {
+                "id": f"zone{zone}_trouble",
+                "quantity": "fire_trouble",
+                "table": "holding",
+                "address": address,
+                "type": "uint16",
+                "bit": 13,
+                **room,
+            },
+            {
+                "id": f"zone{zone}_disabled",
+                "quantity": "fire_zone_disabled",
+                "table": "holding",
+                "address": address,
+                "type": "uint16",
+                "bit": 9,
+                **room,
+            },
+            {
+                "id": f"zone{zone}_status",
+                "quantity": "fire_zone_status",
+                "table": "holding",
+                "address": address,
+                "type": "uint16",
+                **room,
+            },
         ]
     return {"addressing": "zero-based", "points": points}
 
 
-register(DeviceModel(
-    name="notifier-fire-gateway", protocol="modbus",
-    title="Notifier / Honeywell-style fire panel Modbus gateway (one register per zone)",
-    source=f"{DEVICES_MD}: upper byte bits 14 pre-alarm, 13 trouble, 11 active, 9 disabled; "
-           "lower byte 0x10 fire alarm when bit 11 is set",
-    build=_fire_gateway, options={"zones": 8, "first_address": 0, "zone_rooms": ""},
-    notes="Unit id selects the panel node. zone_rooms: comma-separated room ids, zone 1 first. "
-          "zoneN_status keeps the raw word for audit.",
-))
+register(
+    DeviceModel(
+        name="notifier-fire-gateway",
+        protocol="modbus",
+        title="Notifier / Honeywell-style fire panel Modbus gateway (one register per zone)",
+        source=f"{DEVICES_MD}: upper byte bits 14 pre-alarm, 13 trouble, 11 active, 9 disabled; "
+        "lower byte 0x10 fire alarm when bit 11 is set",
+        build=_fire_gateway,
+        options={"zones": 8, "first_address": 0, "zone_rooms": ""},
+        notes="Unit id selects the panel node. zone_rooms: comma-separated room ids, zone 1 first. "
+        "zoneN_status keeps the raw word for audit.",
+    )
+)
 
 
 def _rle_seahawk(_options: Options, _device: Mapping[str, Any]) -> Fragment:
     def status_bit(point_id: str, quantity: str, bit: int) -> Fragment:
         return {"id": point_id, "quantity": quantity, "table": "input", "address": 1, "type": "uint16", "bit": bit}
-    return {"addressing": "one-based", "points": [
-        status_bit("leak", "water_leak", 0),
-        status_bit("cable_break", "leak_cable_break", 1),
-        status_bit("contamination", "leak_contamination", 2),
-        status_bit("summary_alarm", "leak_summary_alarm", 3),
-        {"id": "leak_distance", "quantity": "leak_distance", "table": "input", "address": 2, "type": "uint16"},
-        {"id": "distance_units", "quantity": "leak_distance_units", "table": "input", "address": 3,
-         "type": "uint16"},
-        {"id": "leak_current", "quantity": "leak_current", "unit": "µA", "table": "input", "address": 4,
-         "type": "uint16"},
-        {"id": "cable_length", "quantity": "leak_cable_length", "table": "input", "address": 5, "type": "uint16"},
-    ]}
+
+    return {
+        "addressing": "one-based",
+        "points": [
+            status_bit("leak", "water_leak", 0),
+            status_bit("cable_break", "leak_cable_break", 1),
+            status_bit("contamination", "leak_contamination", 2),
+            status_bit("summary_alarm", "leak_summary_alarm", 3),
+            {"id": "leak_distance", "quantity": "leak_distance", "table": "input", "address": 2, "type": "uint16"},
+            {
+                "id": "distance_units",
+                "quantity": "leak_distance_units",
+                "table": "input",
+                "address": 3,
+                "type": "uint16",
+            },
+            {
+                "id": "leak_current",
+                "quantity": "leak_current",
+                "unit": "µA",
+                "table": "input",
+                "address": 4,
+                "type": "uint16",
+            },
+            {"id": "cable_length", "quantity": "leak_cable_length", "table": "input", "address": 5, "type": "uint16"},
+        ],
+    }
 
 
-register(DeviceModel(
-    name="rle-seahawk", protocol="modbus", title="RLE SeaHawk / LD-series water-leak controller",
-    source=f"{DEVICES_MD}: FC04 30001 status bits (b0 leak, b1 cable break, b2 contamination, b3 summary), "
-           "30002 distance, 30003 units (1 ft, 0 m), 30004 current µA, 30005 cable length",
-    build=_rle_seahawk, notes="Register numbers as the manual prints them (one-based).",
-))
+register(
+    DeviceModel(
+        name="rle-seahawk",
+        protocol="modbus",
+        title="RLE SeaHawk / LD-series water-leak controller",
+        source=f"{DEVICES_MD}: FC04 30001 status bits (b0 leak, b1 cable break, b2 contamination, b3 summary), "
+        "30002 distance, 30003 units (1 ft, 0 m), 30004 current µA, 30005 cable length",
+        build=_rle_seahawk,
+        notes="Register numbers as the manual prints them (one-based).",
+    )
+)

@@ -14,11 +14,15 @@ class PollingOptions(StrictModel):
     """What a gateway tolerates; the defaults suit a typical RS-485 gateway."""
 
     timeout: Duration = Field(1.0, description="Response timeout per request.")
-    retries: int = Field(1, ge=0, le=5, description="Retries of a request that timed out, before the device counts as failed.")
+    retries: int = Field(
+        1, ge=0, le=5, description="Retries of a request that timed out, before the device counts as failed."
+    )
     busy_retries: int = Field(3, ge=0, le=10, description="Retries after exception 06 (slave device busy).")
     busy_backoff: Duration = Field(0.2, description="Wait before retrying a busy device.")
     pause: Duration = Field(0.0, description="Silence between two requests (slow gateways).")
-    close_after_cycle: bool = Field(False, description="Close the connection after each poll cycle (gateways that accept one master).")
+    close_after_cycle: bool = Field(
+        False, description="Close the connection after each poll cycle (gateways that accept one master)."
+    )
     max_registers: int = Field(125, ge=1, le=125, description="Registers per read request at most.")
     max_bits: int = Field(2000, ge=1, le=2000, description="Coils/discrete inputs per read request at most.")
     max_gap: int = Field(8, ge=0, le=124, description="Unused registers a request may span to join two neighbours.")
@@ -49,7 +53,9 @@ Gateway = Annotated[ModbusTcpGateway | ModbusRtuGateway, Field(discriminator="ty
 
 class DeviceBase(StrictModel):
     id: Identifier = Field(description="Unique device id; the InfluxDB `device` tag.")
-    model: str | None = Field(None, description="A device from the model library (`stackwatch models`); its points are the default.")
+    model: str | None = Field(
+        None, description="A device from the model library (`stackwatch models`); its points are the default."
+    )
     model_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Options of the model, e.g. {zones: 16} for a fire-panel gateway."
     )
@@ -68,7 +74,7 @@ class ModbusDevice(DeviceBase):
     poll_interval: Duration = Field(10.0, description="Time between two polls of this device.")
     addressing: Literal["zero-based", "one-based"] = Field(
         "zero-based",
-        description="Whether point addresses are as on the wire (zero-based) or as manuals print them (one-based: 1 = wire 0).",
+        description="Point addresses as on the wire (zero-based) or as manuals print them (one-based: 1 = wire 0).",
     )
     points: list[ModbusPoint] = Field(default_factory=list)
 
@@ -109,7 +115,8 @@ class MqttDevice(DeviceBase):
     timestamp: TimestampSpec | None = Field(None, description="Honour the device's own timestamp from the payload.")
     availability: AvailabilitySpec | None = Field(None, description="Online/offline topic (last will).")
     uncertain_when: list[Condition] = Field(
-        default_factory=list, description="Payload conditions that make the message's readings uncertain (battery_low: true)."
+        default_factory=list,
+        description="Payload conditions that make the message's readings uncertain (battery_low: true).",
     )
     require_key: str | None = Field(
         None, description="Only payloads with this top-level key (or JSON-RPC method, as `method=NAME`) are readings."

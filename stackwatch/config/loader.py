@@ -36,9 +36,7 @@ def format_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif isinstance(previous, int) and part in _UNION_TAGS:
-            pass
-        elif part.startswith("function-") or part.startswith("json-or-python"):
+        elif (isinstance(previous, int) and part in _UNION_TAGS) or part.startswith(("function-", "json-or-python")):
             pass
         else:
             text += f".{part}" if text else part
@@ -68,6 +66,7 @@ def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
 
 def _substitute_env(value: Any, path: str, missing: list[str]) -> Any:
     if isinstance(value, str):
+
         def replace(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             if name in os.environ:
@@ -76,6 +75,7 @@ def _substitute_env(value: Any, path: str, missing: list[str]) -> Any:
                 return default
             missing.append(f"{path}: environment variable {name} is not set")
             return ""
+
         return _ENV.sub(replace, value)
     if isinstance(value, dict):
         return {k: _substitute_env(v, f"{path}.{k}" if path else str(k), missing) for k, v in value.items()}
@@ -113,7 +113,9 @@ def parse_config(text: str, source: str = "<config>", expander: ModelExpander | 
                     device = expand(device)
                 except (KeyError, ValueError) as error:
                     message = error.args[0] if error.args else str(error)
-                    problems.append(f"devices[{index}].model (line {_line_of(root, ('devices', index, 'model'))}): {message}")
+                    problems.append(
+                        f"devices[{index}].model (line {_line_of(root, ('devices', index, 'model'))}): {message}"
+                    )
             expanded.append(device)
         data["devices"] = expanded
     if problems:

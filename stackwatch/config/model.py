@@ -40,12 +40,17 @@ class SiteConfig(StrictModel):
 
     @model_validator(mode="after")
     def _references(self) -> SiteConfig:
-        for section, items in (("buildings", self.buildings), ("rooms", self.rooms),
-                               ("gateways", self.gateways), ("devices", self.devices)):
+        for section, items in (
+            ("buildings", self.buildings),
+            ("rooms", self.rooms),
+            ("gateways", self.gateways),
+            ("devices", self.devices),
+        ):
             ids = [item.id for item in items]
             for duplicate in _duplicates(ids):
-                raise CrossReferenceError(f"{section}[{ids.index(duplicate, ids.index(duplicate) + 1)}].id",
-                                          f"duplicate id {duplicate!r}")
+                raise CrossReferenceError(
+                    f"{section}[{ids.index(duplicate, ids.index(duplicate) + 1)}].id", f"duplicate id {duplicate!r}"
+                )
         buildings = {b.id: b for b in self.buildings}
         rooms = {r.id for r in self.rooms}
         gateways = {g.id: g for g in self.gateways}
@@ -54,8 +59,10 @@ class SiteConfig(StrictModel):
             if building is None:
                 raise CrossReferenceError(f"rooms[{index}].building", f"unknown building {room.building!r}")
             if room.floor is not None and building.floors and room.floor not in building.floors:
-                raise CrossReferenceError(f"rooms[{index}].floor",
-                                          f"floor {room.floor!r} is not one of {building.id}'s floors {building.floors}")
+                raise CrossReferenceError(
+                    f"rooms[{index}].floor",
+                    f"floor {room.floor!r} is not one of {building.id}'s floors {building.floors}",
+                )
         units: dict[tuple[str, int], str] = {}
         for index, device in enumerate(self.devices):
             path = f"devices[{index}]"
@@ -72,8 +79,9 @@ class SiteConfig(StrictModel):
                     raise CrossReferenceError(f"{path}.gateway", f"unknown gateway {device.gateway!r}")
                 key = (device.gateway, device.unit)
                 if key in units:
-                    raise CrossReferenceError(f"{path}.unit",
-                                              f"unit {device.unit} on gateway {device.gateway!r} is already {units[key]!r}")
+                    raise CrossReferenceError(
+                        f"{path}.unit", f"unit {device.unit} on gateway {device.gateway!r} is already {units[key]!r}"
+                    )
                 units[key] = device.id
             elif isinstance(device, MqttDevice) and self.mqtt is None:
                 raise CrossReferenceError(f"{path}.protocol", "MQTT devices need an `mqtt` broker section")

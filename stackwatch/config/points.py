@@ -13,7 +13,13 @@ Table = Literal["holding", "input", "coil", "discrete"]
 Order = Literal["big", "little"]
 
 REGISTER_WIDTH: dict[str, int] = {
-    "int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2, "float64": 4, "bool": 1,
+    "int16": 1,
+    "uint16": 1,
+    "int32": 2,
+    "uint32": 2,
+    "float32": 2,
+    "float64": 4,
+    "bool": 1,
 }
 
 
@@ -26,7 +32,9 @@ class PointBase(StrictModel):
     room: Identifier | None = Field(None, description="Room of this point when it differs from its device's.")
     scale: float = Field(1.0, description="Value = raw × scale + offset.")
     offset: float = 0.0
-    invert: bool = Field(False, description="For states: store the opposite (a contact's closed=true as door_open=false).")
+    invert: bool = Field(
+        False, description="For states: store the opposite (a contact's closed=true as door_open=false)."
+    )
     valid_min: float | None = Field(None, description="Below this the sensor is out of its range: quality uncertain.")
     valid_max: float | None = Field(None, description="Above this the sensor is out of its range: quality uncertain.")
     expected_interval: float | None = Field(
@@ -93,7 +101,7 @@ class MqttPoint(PointBase):
     path: str | None = Field(
         None,
         description="Where the value is in a JSON payload: dotted keys and [n] indexes, e.g. "
-        "`AM2301.Temperature` or `params.\"temperature:0\".tC`. Unset: the whole payload is the value.",
+        '`AM2301.Temperature` or `params."temperature:0".tC`. Unset: the whole payload is the value.',
     )
     topic: str | None = Field(None, description="Topic of this point when it differs from the device's.")
     type: Literal["number", "bool", "text"] = Field("number", description="How to read the value.")

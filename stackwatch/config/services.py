@@ -62,7 +62,9 @@ class MqttBroker(StrictModel):
     reconnect_max: Duration = 30.0
     max_payload_bytes: int = Field(65536, ge=64, description="Larger payloads are counted as oversized and dropped.")
     ack_batch: int = Field(
-        16, ge=1, le=1000,
+        16,
+        ge=1,
+        le=1000,
         description="Messages spooled per commit before their acknowledgements are sent. "
         "Keep below the broker's max_inflight_messages (mosquitto: 20).",
     )

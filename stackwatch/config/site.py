@@ -9,9 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import Identifier, StrictModel
 
-ProfileName = Literal[
-    "paper", "special", "film", "film-master", "magnetic", "optical", "photo", "mixed", "office"
-]
+ProfileName = Literal["paper", "special", "film", "film-master", "magnetic", "optical", "photo", "mixed", "office"]
 
 
 class SiteInfo(StrictModel):

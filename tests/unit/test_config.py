@@ -55,7 +55,7 @@ def test_example_site_loads_with_every_model() -> None:
 
 
 def test_error_names_nested_path_and_line() -> None:
-    text = MINIMAL.replace('profile: paper}', 'profile: paper, limits: {rh_max: 130}}')
+    text = MINIMAL.replace("profile: paper}", "profile: paper, limits: {rh_max: 130}}")
     found = problems(text)
     assert len(found) == 1
     assert found[0].startswith("rooms[0].limits.rh_max (line 5): ")
@@ -87,9 +87,14 @@ def test_cross_reference_errors_name_the_path(change: tuple[str, str], expected:
 
 
 def test_duplicate_ids_and_units() -> None:
-    doubled = MINIMAL + "  - {id: d1, protocol: modbus, gateway: g1, unit: 2, room: r1, points: [{id: t, table: coil, address: 0}]}\n"
+    doubled = (
+        MINIMAL
+        + "  - {id: d1, protocol: modbus, gateway: g1, unit: 2, room: r1, points: [{id: t, table: coil, address: 0}]}\n"
+    )
     assert problems(doubled)[0].startswith("devices[1].id")
-    same_unit = MINIMAL + "  - {id: d2, protocol: modbus, gateway: g1, room: r1, points: [{id: t, table: coil, address: 0}]}\n"
+    same_unit = (
+        MINIMAL + "  - {id: d2, protocol: modbus, gateway: g1, room: r1, points: [{id: t, table: coil, address: 0}]}\n"
+    )
     assert "unit 1 on gateway 'g1' is already 'd1'" in problems(same_unit)[0]
 
 
@@ -133,8 +138,10 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.yaml")
 
 
-@pytest.mark.parametrize(("text", "seconds"), [(30, 30.0), (2.5, 2.5), ("500ms", 0.5), ("10s", 10.0),
-                                               ("5m", 300.0), ("2h", 7200.0), ("1d", 86400.0)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [(30, 30.0), (2.5, 2.5), ("500ms", 0.5), ("10s", 10.0), ("5m", 300.0), ("2h", 7200.0), ("1d", 86400.0)],
+)
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
 

@@ -215,7 +215,17 @@ def test_round_trip_every_type_and_order(typed: tuple[str, float], byte_order: s
     registers = [0xDEAD] * lead + encode(value, type_, byte_order, word_order) + [0xBEEF]
     decoded = decode_registers(compile_codec(p), registers, lead)
     assert decoded.quality is Quality.GOOD
-    assert decoded.value == value
+    if type_ == "float32":  # the same float32, written as its shortest decimal
+        assert isinstance(decoded.value, float)
+        assert struct.pack(">f", decoded.value) == struct.pack(">f", value)
+        assert len(repr(decoded.value)) <= len(repr(value))
+    else:
+        assert decoded.value == value
+
+
+def test_float32_is_the_shortest_decimal_of_the_same_float() -> None:
+    assert decode_point(point(type="float32"), [0x41F4, 0x7AE1]).value == 30.56  # not 30.559999465942383
+    assert decode_point(point(type="float32"), encode(0.1, "float32", "big", "big")).value == 0.1
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,101 @@
+"""`stackwatch run`: build the parts from the config, start them in order, stop them in reverse.
+
+One asyncio process (ARCHITECTURE.md, "Processes and scale"). The store comes
+up before the collectors, so that nothing a collector accepts has nowhere to
+go; on stop the collectors end first and the writer drains what it can.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from collector.modbus.poller import ModbusCollector
+from collector.mqtt.subscriber import MqttCollector
+
+from .catalog import PointCatalog
+from .clock import Clock, SystemClock
+from .config.devices import ModbusDevice, MqttDevice
+from .config.loader import resolve_state_dir
+from .config.model import SiteConfig
+from .livestate import LiveState
+from .pipeline import ReadingHub
+from .store.influx import InfluxClient
+from .store.sink import SpoolSink
+from .store.spool import Spool
+from .store.writer import InfluxWriter
+
+log = logging.getLogger("stackwatch.service")
+STATUS_INTERVAL = 60.0
+
+
+class Service:
+    def __init__(self, config: SiteConfig, config_path: str | Path, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.state_dir = resolve_state_dir(config, config_path)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        storage = config.storage
+        spool_path = Path(storage.spool.path)
+        if not spool_path.is_absolute():
+            spool_path = self.state_dir / spool_path
+        self.catalog = PointCatalog.from_config(config)
+        self.spool = Spool(spool_path, fsync=storage.spool.fsync)
+        self.influx = InfluxClient(storage.influxdb)
+        self.writer = InfluxWriter(self.spool, self.influx, storage.influxdb, self.clock)
+        self.sink = SpoolSink(self.spool, self.catalog, on_append=self.writer.notify)
+        self.hub = ReadingHub(self.sink)
+        self.live = LiveState()
+        self.hub.add_listener(self.live)
+        has_modbus = any(isinstance(d, ModbusDevice) for d in config.devices)
+        has_mqtt = any(isinstance(d, MqttDevice) for d in config.devices)
+        self.modbus = ModbusCollector(config, self.hub, self.clock) if has_modbus else None
+        self.mqtt = MqttCollector(config, self.hub, self.clock) if has_mqtt else None
+        self._status_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.writer.start()
+        if self.mqtt is not None:
+            self.mqtt.start()
+        if self.modbus is not None:
+            await self.modbus.start()
+        self._status_task = asyncio.create_task(self._report_status(), name="status")
+        log.info("stackwatch running: site %s, %d points, spool %s", self.config.site.id, len(self.catalog),
+                 self.spool.path)
+
+    async def stop(self) -> None:
+        if self._status_task is not None:
+            self._status_task.cancel()
+        if self.modbus is not None:
+            await self.modbus.stop()
+        if self.mqtt is not None:
+            self.mqtt.stop()
+        await self.writer.stop()
+        self.spool.close()
+        log.info("stackwatch stopped; %d readings left in the spool for next start", self.spool.depth())
+
+    async def _report_status(self) -> None:
+        while True:
+            await asyncio.sleep(STATUS_INTERVAL)
+            log.info("status: %d readings accepted, %d in spool, %d points live",
+                     self.hub.accepted, self.spool.depth(), len(self.live))
+
+
+async def serve(config: SiteConfig, config_path: str | Path) -> None:
+    service = Service(config, config_path)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await service.start()
+    try:
+        await stop.wait()
+    finally:
+        await service.stop()
+
+
+def run_service(config: SiteConfig, config_path: str | Path) -> int:
+    asyncio.run(serve(config, config_path))
+    return 0
