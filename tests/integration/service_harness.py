@@ -1,0 +1,112 @@
+"""Run the real service and simulators as separate processes, as `make demo` does, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from stackwatch.config.services import InfluxConfig
+from stackwatch.localservers import LocalInfluxd, LocalMosquitto, free_port
+from stackwatch.store.influx import InfluxClient
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "district-archive.yaml"
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
+    """Poll `check` until it returns something truthy; fail naming `what` and the last value seen."""
+    deadline = time.monotonic() + timeout
+    last: T = check()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+        last = check()
+    return last
+
+
+def site_env(tmp_path: Path, influxd: LocalInfluxd, mosquitto: LocalMosquitto) -> dict[str, str]:
+    """The example site's ports and folders, moved to free ones under `tmp_path`."""
+    (tmp_path / "serial").mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        "STACKWATCH_STATE_DIR": str(tmp_path / "state"),
+        "STACKWATCH_SERIAL_DIR": str(tmp_path / "serial"),
+        "STACKWATCH_INFLUX_PORT": str(influxd.port),
+        "STACKWATCH_MQTT_PORT": str(mosquitto.port),
+        "STACKWATCH_PORT_GW_MAIN": str(free_port()),
+        "STACKWATCH_PORT_COMET": str(free_port()),
+        "STACKWATCH_PORT_IO": str(free_port()),
+        "STACKWATCH_PORT_GW_ANNEX": str(free_port()),
+    }
+
+
+class Process:
+    """A child process with its output in a log file, for the failure message."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.args, self.env, self.log = args, env, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Process:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(self.args, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(5)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+
+def service(config: Path, env: dict[str, str], log: Path) -> Process:
+    return Process([sys.executable, "-m", "stackwatch", "run", "--config", str(config)], env, log)
+
+
+def simulators(config: Path, env: dict[str, str], log: Path, mqtt_interval: float = 1.0) -> Process:
+    return Process(
+        [sys.executable, "-m", "simulators", "--config", str(config), "--mqtt-interval", str(mqtt_interval)], env, log
+    )
+
+
+@contextmanager
+def running(*processes: Process) -> Iterator[None]:
+    started: list[Process] = []
+    try:
+        for process in processes:
+            started.append(process.start())
+            time.sleep(0.3)
+        yield
+    finally:
+        for process in reversed(started):
+            process.stop()
+
+
+def influx(server: LocalInfluxd, database: str = "stackwatch") -> InfluxClient:
+    return InfluxClient(InfluxConfig(url=server.url, database=database))
