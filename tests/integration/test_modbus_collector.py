@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from collector.modbus import ModbusCollector, NoResponse, PymodbusClient
+from collector.modbus.decode import shortest_float32
 from simulators.modbus_sim import ModbusGatewaySim, SerialPair, SimulatedDevice, make_device
 from simulators.room import RoomModel, RoomState
 from stackwatch.clock import ManualClock
@@ -86,7 +87,8 @@ SEAHAWK = [  # one-based, as the manual prints 30001–30005
 
 
 def f32(value: float) -> float:
-    return float(struct.unpack(">f", struct.pack(">f", value))[0])
+    """What a float32 register pair carries for `value`, as the shortest decimal of that float32."""
+    return shortest_float32(float(struct.unpack(">f", struct.pack(">f", value))[0]))
 
 
 def tenth(value: float) -> float:
