@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +33,9 @@ CREATE TABLE IF NOT EXISTS spool (
     framing INTEGER NOT NULL,
     body TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    key BLOB NOT NULL UNIQUE
+CREATE TABLE IF NOT EXISTS message_keys (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    keys BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS rejected (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -49,7 +49,7 @@ _NEWLINES = 0  # body is the lines joined by "\n"
 _JSON = 1  # body is a JSON list (some line holds a raw newline)
 _DELETE_CHUNK = 500
 LEDGER_KEEP = 100_000  # message keys remembered: far more than a broker keeps in flight for one client
-_LEDGER_PRUNE_EVERY = 10_000
+KEY_SIZE = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +98,13 @@ class Spool:
         # The only full scans: once at open, so that depth() is a counter afterwards.
         self._depth = int(self._db.execute("SELECT COALESCE(SUM(n), 0) FROM spool").fetchone()[0])
         self._rejected = int(self._db.execute("SELECT COUNT(*) FROM rejected").fetchone()[0])
-        self._keys_since_prune = 0
+        # The ledger: appended as one row of concatenated keys per commit (sequential pages, cheap), looked up
+        # in memory. Only the newest LEDGER_KEEP keys are kept, on disk and here.
+        self._ledger: set[bytes] = set()
+        self._ledger_rows: deque[tuple[int, tuple[bytes, ...]]] = deque()  # (row id, its keys), oldest first
+        self._ledger_size = 0
+        for row_id, blob in self._db.execute("SELECT id, keys FROM message_keys ORDER BY id"):
+            self._remember(row_id, [bytes(blob[i:i + KEY_SIZE]) for i in range(0, len(blob), KEY_SIZE)])
 
     @classmethod
     def from_config(cls, config: SpoolConfig, state_dir: str | Path, clock: Clock | None = None) -> Spool:
@@ -116,6 +122,7 @@ class Spool:
             return None
         framing, body = _frame(lines) if lines else (_NEWLINES, "")
         row_id: int | None = None
+        keys_row: int | None = None
         with self._lock:
             if message_keys:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -125,37 +132,38 @@ class Spool:
                                               (self._clock.now(), len(lines), framing, body))
                     row_id = cursor.lastrowid
                 if message_keys:
-                    self._db.executemany("INSERT OR IGNORE INTO messages (key) VALUES (?)",
-                                         [(key,) for key in message_keys])
+                    if any(len(key) != KEY_SIZE for key in message_keys):
+                        raise ValueError(f"message keys are {KEY_SIZE} bytes")
+                    keys_row = self._db.execute("INSERT INTO message_keys (keys) VALUES (?)",
+                                                (b"".join(message_keys),)).lastrowid
                     self._db.execute("COMMIT")
             except BaseException:
                 if message_keys:
                     self._db.execute("ROLLBACK")
                 raise
             self._depth += len(lines)
-            self._keys_since_prune += len(message_keys)
-            if self._keys_since_prune >= _LEDGER_PRUNE_EVERY:
-                self._prune_ledger()
+            if message_keys:
+                assert keys_row is not None
+                self._remember(keys_row, message_keys)
         return row_id
 
     def seen(self, message_keys: Iterable[bytes]) -> set[bytes]:
         """The keys among these whose messages are already in the spool (or were written from it)."""
-        keys = list(message_keys)
-        if not keys:
-            return set()
         with self._lock:
-            found: set[bytes] = set()
-            for start in range(0, len(keys), _DELETE_CHUNK):
-                chunk = keys[start:start + _DELETE_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                found.update(bytes(row[0]) for row in
-                             self._db.execute(f"SELECT key FROM messages WHERE key IN ({marks})", chunk))
-            return found
+            return {key for key in message_keys if key in self._ledger}
 
-    def _prune_ledger(self) -> None:
-        """Forget all but the newest LEDGER_KEEP keys (caller holds the lock)."""
-        self._keys_since_prune = 0
-        self._db.execute("DELETE FROM messages WHERE seq <= (SELECT MAX(seq) FROM messages) - ?", (LEDGER_KEEP,))
+    def _remember(self, row_id: int, keys: Sequence[bytes]) -> None:
+        """Add a committed row of keys; forget the oldest rows beyond LEDGER_KEEP (caller holds the lock)."""
+        self._ledger.update(keys)
+        self._ledger_rows.append((row_id, tuple(keys)))
+        self._ledger_size += len(keys)
+        dropped = None
+        while self._ledger_size - len(self._ledger_rows[0][1]) >= LEDGER_KEEP:
+            dropped, old = self._ledger_rows.popleft()
+            self._ledger.difference_update(old)
+            self._ledger_size -= len(old)
+        if dropped is not None:
+            self._db.execute("DELETE FROM message_keys WHERE id <= ?", (dropped,))
 
     def peek(self, max_lines: int) -> list[SpoolBatch]:
         """Oldest rows first, as many as fit in `max_lines` but always at least one (the caller may split it)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from collector.mqtt.acks import AckBatcher, message_key
 from stackwatch.catalog import PointCatalog
 from stackwatch.config import parse_config
@@ -27,26 +29,36 @@ devices:
 """
 
 
+K1, K2, K3 = (bytes([n]) * 16 for n in (1, 2, 3))
+
+
 def reading(n: int) -> Reading:
     return Reading("d.v", 1_000 + n, float(n))
 
 
 def test_spool_records_message_keys_in_the_same_commit(tmp_path: Path) -> None:
     with Spool(tmp_path / "spool.db") as spool:
-        spool.append(["m v=1 1"], [b"k1", b"k2"])
-        assert spool.seen([b"k1", b"k2", b"k3"]) == {b"k1", b"k2"}
+        spool.append(["m v=1 1"], [K1, K2])
+        assert spool.seen([K1, K2, K3]) == {K1, K2}
     with Spool(tmp_path / "spool.db") as reopened:  # survives a restart
-        assert reopened.seen([b"k2"]) == {b"k2"}
+        assert reopened.seen([K2]) == {K2}
         assert reopened.depth() == 1
+
+
+def test_message_keys_have_one_size(tmp_path: Path) -> None:
+    with Spool(tmp_path / "spool.db") as spool, pytest.raises(ValueError, match="16 bytes"):
+        spool.append(["m v=1 1"], [b"short"])
 
 
 def test_ledger_keeps_the_newest_keys(tmp_path: Path) -> None:
     with Spool(tmp_path / "spool.db") as spool:
-        keys = [n.to_bytes(8, "big") for n in range(LEDGER_KEEP + 20_000)]
+        keys = [n.to_bytes(16, "big") for n in range(LEDGER_KEEP + 20_000)]
         for start in range(0, len(keys), 5_000):
             spool.append(["m v=1 1"], keys[start:start + 5_000])
         assert spool.seen([keys[0]]) == set()
         assert spool.seen([keys[-1], keys[-LEDGER_KEEP + 1]]) == {keys[-1], keys[-LEDGER_KEEP + 1]}
+    with Spool(tmp_path / "spool.db") as reopened:  # the same window after a restart
+        assert reopened.seen([keys[0], keys[-1]]) == {keys[-1]}
 
 
 def test_message_key_depends_on_topic_payload_and_packet_id() -> None:

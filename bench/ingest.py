@@ -1,0 +1,328 @@
+"""Collection benchmark (issue #2). Prints figures; record them in bench/RESULTS.md.
+
+    .venv/bin/python bench/ingest.py                    # all parts
+    .venv/bin/python bench/ingest.py --part mqtt --messages 100000
+
+(a) MQTT → InfluxDB: readings per second through the whole path (paho, mapping, spool commit, acknowledgement,
+    writer, InfluxDB), against two references measured in the same run: InfluxDB's raw line-protocol write rate,
+    and a bare paho subscriber's receive rate for the same messages on the same broker. Messages are queued on
+    the broker for each client's persistent session first, then drained: this measures the consumers, not the
+    publisher. Six readings per message, as a Zigbee2MQTT Aqara sensor sends. 1667 devices → 10,002 points.
+(b) Modbus: requests per poll cycle against the minimum for the configured maps, and the cycle time for 200
+    simulated devices on 10 gateways (the simulators in their own process) against the slowest gateway alone.
+(c) Peak memory (max RSS) of the collecting process in (a), with 10,002 points configured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.influx_raw import make_lines, raw_write_rate  # noqa: E402
+from stackwatch.clock import SystemClock  # noqa: E402
+from stackwatch.config import parse_config  # noqa: E402
+from stackwatch.localservers import LocalInfluxd, LocalMosquitto, free_port  # noqa: E402
+
+READINGS_PER_MESSAGE = 6
+
+
+# ---------------------------------------------------------------- (a) MQTT → InfluxDB
+
+def mqtt_site(devices: int, mqtt_port: int, influx_url: str, state: Path, ack_batch: int) -> dict[str, Any]:
+    extra = [{"id": "voltage", "quantity": "voltage", "unit": "mV", "path": "voltage"},
+             {"id": "linkquality", "quantity": "linkquality", "path": "linkquality"}]
+    return {
+        "site": {"id": "bench"}, "buildings": [{"id": "b"}],
+        "rooms": [{"id": f"r{n}", "building": "b", "profile": "paper"} for n in range(20)],
+        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "client_id": "stackwatch-bench", "ack_batch": ack_batch},
+        "storage": {"influxdb": {"url": influx_url, "database": "bench_path", "flush_interval": 0.1},
+                    "spool": {"path": "spool.db"}},
+        "state_dir": str(state),
+        "devices": [{"id": f"th{n}", "protocol": "mqtt", "model": "z2m-aqara-th", "topic": f"d{n}",
+                     "model_options": {"base_topic": "bench"}, "room": f"r{n % 20}", "points": extra}
+                    for n in range(devices)],
+    }
+
+
+def payload(n: int) -> bytes:
+    return json.dumps({"temperature": 18 + (n % 400) / 100, "humidity": 45 + (n % 300) / 100,
+                       "pressure": 1001.5, "battery": 97, "voltage": 3005, "linkquality": 120}).encode()
+
+
+def publish(port: int, devices: int, messages: int) -> float:
+    """Queue `messages` QoS-1 messages on the broker; returns seconds taken."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    done = threading.Semaphore(0)
+    client.on_publish = lambda *_: done.release()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    started = time.perf_counter()
+    for n in range(messages):
+        client.publish(f"bench/d{n % devices}", payload(n), qos=1)
+    for _ in range(messages):
+        done.acquire(timeout=60)
+    seconds = time.perf_counter() - started
+    client.disconnect()
+    client.loop_stop()
+    return seconds
+
+
+def bare_subscriber(port: int, messages: int | None) -> float:
+    """A plain paho QoS-1 subscriber on a persistent session; with `messages`, time draining that many."""
+    received = 0
+    first = last = 0.0
+    finished = threading.Event()
+
+    def on_message(_c: Any, _u: Any, _m: Any) -> None:
+        nonlocal received, first, last
+        received += 1
+        if received == 1:
+            first = time.perf_counter()
+        if messages is not None and received >= messages:
+            last = time.perf_counter()
+            finished.set()
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare", clean_session=False)
+    client.on_message = on_message
+    client.on_connect = lambda c, *_: c.subscribe("bench/+", qos=1)
+    started = time.perf_counter()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    if messages is None:
+        time.sleep(1.0)
+    else:
+        finished.wait(300)
+    client.disconnect()
+    client.loop_stop()
+    return (last or time.perf_counter()) - started
+
+
+async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
+    """The service's collection path (MQTT collector → hub → spool → writer → InfluxDB), in this process."""
+    from collector.mqtt.subscriber import MqttCollector
+    from stackwatch.catalog import PointCatalog
+    from stackwatch.pipeline import ReadingHub
+    from stackwatch.store.influx import InfluxClient
+    from stackwatch.store.sink import SpoolSink
+    from stackwatch.store.spool import Spool
+    from stackwatch.store.writer import InfluxWriter
+
+    config = parse_config(config_path.read_text())
+    clock = SystemClock()
+    spool = Spool(Path(config.state_dir) / "spool.db")
+    writer = InfluxWriter(spool, InfluxClient(config.storage.influxdb), config.storage.influxdb, clock)
+    hub = ReadingHub(SpoolSink(spool, PointCatalog.from_config(config), on_append=writer.notify))
+    mqtt = MqttCollector(config, hub, clock)
+    spool_only = os.environ.get("BENCH_SPOOL_ONLY") == "1"  # upper bound: no InfluxDB writer in this process
+    if not spool_only:
+        await writer.start()
+    started = time.perf_counter()
+    mqtt.start()
+    if expect is None:  # only make the persistent session and its subscriptions
+        while not mqtt.connected:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
+    else:
+        def done() -> bool:
+            return (spool.depth() if spool_only else writer.lines_written) >= expect
+
+        while not done() and time.perf_counter() - started < 600:
+            await asyncio.sleep(0.02)
+    seconds = time.perf_counter() - started
+    mqtt.stop()
+    if not spool_only:
+        await writer.stop()
+    spool.close()
+    return {"seconds": seconds, "lines_written": writer.lines_written, "acked": mqtt.acked,
+            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_child(config_path: Path, expect: int | None) -> dict[str, Any]:
+    args = [sys.executable, __file__, "--child", str(config_path)]
+    profile = os.environ.get("BENCH_PROFILE")  # e.g. /tmp/profile.txt: record the collecting child with py-spy
+    if profile and expect is not None:
+        args = ["py-spy", "record", "--threads", "--format", "raw", "-o", profile, "--", *args]
+    if expect is not None:
+        args += ["--expect", str(expect)]
+    result = subprocess.run(args, capture_output=True, text=True, check=True)
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def bench_mqtt(messages: int, devices: int, work: Path, inflight: int, ack_batch: int) -> None:
+    influxd = LocalInfluxd(work / "influxd")
+    mosquitto = LocalMosquitto(work / "mosquitto", max_inflight=inflight)
+    influxd.start()
+    mosquitto.start()
+    try:
+        config_path = work / "bench-mqtt.yaml"
+        site = mqtt_site(devices, mosquitto.port, influxd.url, work / "state", ack_batch)
+        config_path.write_text(yaml.safe_dump(site))
+        points = len(parse_config(config_path.read_text()).devices) * READINGS_PER_MESSAGE
+        readings = messages * READINGS_PER_MESSAGE
+
+        run_child(config_path, None)  # the collector's persistent session and subscriptions
+        bare_subscriber(mosquitto.port, None)
+        queued = publish(mosquitto.port, devices, messages)
+        bare_seconds = bare_subscriber(mosquitto.port, messages)
+        path = run_child(config_path, readings)
+
+        raw = raw_write_rate(influxd.url, "bench_raw", lines=make_lines(readings, series=points))
+        stored = 0 if os.environ.get("BENCH_SPOOL_ONLY") == "1" else influxd_count(influxd.url)
+        path_rate = readings / path["seconds"]
+        bare_rate = messages / bare_seconds
+        print(f"(a) MQTT → InfluxDB, {messages:,} messages × {READINGS_PER_MESSAGE} readings, {points:,} points; "
+              f"mosquitto max_inflight_messages {inflight}, ack_batch {ack_batch}")
+        print(f"    queued on the broker in {queued:.1f} s (publisher, not timed below)")
+        print(f"    bare paho subscriber: {bare_rate:,.0f} messages/s")
+        print(f"    InfluxDB raw write:   {raw.per_second:,.0f} points/s")
+        print(f"    stackwatch path:      {path_rate:,.0f} readings/s = {path_rate / READINGS_PER_MESSAGE:,.0f} "
+              f"messages/s ({path['seconds']:.1f} s; {stored:,} readings in InfluxDB)")
+        print(f"    ratios: path/raw InfluxDB = {path_rate / raw.per_second:.2f} (target ≥ 0.3); "
+              f"path/bare subscriber = {path_rate / READINGS_PER_MESSAGE / bare_rate:.2f} (target ≥ 0.7)")
+        print(f"(c) peak memory of the collecting process: {path['max_rss_mb']:.0f} MB with {points:,} points "
+              "(target ≤ 150 MB)")
+        if stored != readings:
+            print(f"    !! InfluxDB holds {stored:,} readings, expected {readings:,}")
+    finally:
+        mosquitto.stop()
+        influxd.stop()
+
+
+def influxd_count(url: str) -> int:
+    from stackwatch.config.services import InfluxConfig
+    from stackwatch.store.influx import InfluxClient
+
+    client = InfluxClient(InfluxConfig(url=url, database="bench_path"))
+    total = 0
+    for series in client.query('SELECT count("quality") FROM /.*/'):
+        total += int(series.values[0][1])
+    return total
+
+
+# ---------------------------------------------------------------- (b) Modbus
+
+GATEWAY_MIX = ([("xy-md02", {})] * 6 + [("vaisala-hmp110", {})] * 4 + [("comet-t3510", {})] * 3
+               + [("moxa-e1210", {})] * 3 + [("notifier-fire-gateway", {})] * 2 + [("rle-seahawk", {})] * 2)
+
+
+def modbus_site(gateways: int, work: Path) -> dict[str, Any]:
+    site: dict[str, Any] = {
+        "site": {"id": "bench-modbus"}, "buildings": [{"id": "b"}],
+        "rooms": [{"id": "r", "building": "b", "profile": "paper"}], "state_dir": str(work / "state-modbus"),
+        "gateways": [], "devices": [],
+    }
+    for g in range(gateways):
+        site["gateways"].append({"type": "modbus-tcp", "id": f"gw{g}", "host": "127.0.0.1", "port": free_port(),
+                                 "timeout": 1.0})
+        for unit, (model, options) in enumerate(GATEWAY_MIX, start=1):
+            site["devices"].append({"id": f"gw{g}-u{unit}", "protocol": "modbus", "model": model,
+                                    "gateway": f"gw{g}", "unit": unit, "room": "r", "model_options": options})
+    return site
+
+
+async def _modbus_figures(config_path: Path, rounds: int) -> dict[str, Any]:
+    from collector.modbus.plan import Limits, minimum_requests
+    from collector.modbus.poller import ModbusCollector
+    from stackwatch.config.devices import ModbusDevice
+    from stackwatch.pipeline import ListSink
+
+    config = parse_config(config_path.read_text())
+    gateways = {g.id: g for g in config.gateways}
+    minimum = sum(minimum_requests(d, Limits.of(gateways[d.gateway])) for d in config.devices
+                  if isinstance(d, ModbusDevice))
+    points = sum(len(d.points) for d in config.devices)
+    collector = ModbusCollector(config, ListSink(), SystemClock())
+    await collector.run_cycle_once()  # connect everything
+    before = sum(s.requests for s in collector.gateway_stats.values())
+    await collector.run_cycle_once()
+    per_cycle = sum(s.requests for s in collector.gateway_stats.values()) - before
+
+    concurrent = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        await collector.run_cycle_once()
+        concurrent.append(time.perf_counter() - started)
+    alone: dict[str, float] = {}
+    for gateway_id, poller in collector.gateways.items():
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            await poller.poll()
+            times.append(time.perf_counter() - started)
+        alone[gateway_id] = statistics.median(times)
+    await collector.stop()
+    return {"devices": len(config.devices), "gateways": len(gateways), "points": points, "minimum": minimum,
+            "per_cycle": per_cycle, "cycle": statistics.median(concurrent), "alone": alone,
+            "serial_sum": sum(alone.values())}
+
+
+def bench_modbus(gateways: int, work: Path, rounds: int) -> None:
+    config_path = work / "bench-modbus.yaml"
+    config_path.write_text(yaml.safe_dump(modbus_site(gateways, work)))
+    sim = subprocess.Popen([sys.executable, "-m", "simulators", "--config", str(config_path), "--log-level",
+                            "WARNING"], cwd=ROOT)
+    try:
+        time.sleep(2.0)
+        figures = asyncio.run(_modbus_figures(config_path, rounds))
+    finally:
+        sim.terminate()
+        sim.wait(10)
+    slowest = max(figures["alone"].values())
+    print(f"(b) Modbus: {figures['devices']} devices on {figures['gateways']} TCP gateways, {figures['points']} "
+          f"points, simulators in their own process")
+    print(f"    requests per cycle: {figures['per_cycle']} (minimum for the maps: {figures['minimum']}; "
+          f"one request per point would be {figures['points']})")
+    print(f"    cycle time, gateways concurrently: {figures['cycle'] * 1000:.0f} ms (median of {rounds})")
+    print(f"    slowest gateway alone: {slowest * 1000:.0f} ms; all gateways one after another: "
+          f"{figures['serial_sum'] * 1000:.0f} ms")
+    print(f"    ratio cycle/slowest gateway = {figures['cycle'] / slowest:.2f} (target ≤ 1.5)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=["all", "mqtt", "modbus"], default="all")
+    parser.add_argument("--messages", type=int, default=60_000)
+    parser.add_argument("--devices", type=int, default=1667)
+    parser.add_argument("--gateways", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--inflight", type=int, default=20, help="mosquitto max_inflight_messages (its default: 20)")
+    parser.add_argument("--ack-batch", type=int, default=16, help="the collector's ack_batch")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--expect", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(asyncio.run(collect(Path(args.child), args.expect))))
+        return 0
+    print(f"stackwatch ingest benchmark — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} cores, "
+          f"Python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory(prefix="stackwatch-bench-") as folder:
+        work = Path(folder)
+        if args.part in ("all", "mqtt"):
+            bench_mqtt(args.messages, args.devices, work, args.inflight, args.ack_batch)
+        if args.part in ("all", "modbus"):
+            bench_modbus(args.gateways, work, args.rounds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
