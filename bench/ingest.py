@@ -137,6 +137,7 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
     if not spool_only:
         await writer.start()
     started = time.perf_counter()
+    cpu_start = _own_cpu()
     mqtt.start()
     if expect is None:  # only make the persistent session and its subscriptions
         while not mqtt.connected:
@@ -146,25 +147,48 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
         def done() -> bool:
             return (spool.depth() if spool_only else writer.lines_written) >= expect
 
+        timeline: list[tuple[float, int, int, int]] = []
+        next_sample = 0.0
         while not done() and time.perf_counter() - started < 600:
             await asyncio.sleep(0.02)
+            elapsed = time.perf_counter() - started
+            if elapsed >= next_sample:
+                timeline.append((round(elapsed, 2), mqtt.acked, writer.lines_written, spool.depth()))
+                next_sample += 0.25
+        if os.environ.get("BENCH_TIMELINE"):
+            print(json.dumps(timeline), file=sys.stderr)
     seconds = time.perf_counter() - started
+    cpu = _own_cpu() - cpu_start
     mqtt.stop()
     if not spool_only:
         await writer.stop()
     spool.close()
     return {"seconds": seconds, "lines_written": writer.lines_written, "acked": mqtt.acked,
-            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu": cpu}
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread, also those that have ended
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(server: LocalInfluxd | LocalMosquitto) -> float:
+    """CPU seconds (user + system) a local server has used so far."""
+    assert server.process is not None
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_child(config_path: Path, expect: int | None) -> dict[str, Any]:
     args = [sys.executable, __file__, "--child", str(config_path)]
     profile = os.environ.get("BENCH_PROFILE")  # e.g. /tmp/profile.txt: record the collecting child with py-spy
     if profile and expect is not None:
-        args = ["py-spy", "record", "--threads", "--format", "raw", "-o", profile, "--", *args]
+        args = ["py-spy", "record", "--gil", "--threads", "--format", "raw", "-o", profile, "--", *args]
     if expect is not None:
         args += ["--expect", str(expect)]
     result = subprocess.run(args, capture_output=True, text=True, check=True)
+    if os.environ.get("BENCH_TIMELINE"):
+        print(result.stderr[-3000:])
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
@@ -184,7 +208,10 @@ def bench_mqtt(messages: int, devices: int, work: Path, inflight: int, ack_batch
         bare_subscriber(mosquitto.port, None)
         queued = publish(mosquitto.port, devices, messages)
         bare_seconds = bare_subscriber(mosquitto.port, messages)
+        before = {name: process_cpu(server) for name, server in (("mosquitto", mosquitto), ("influxd", influxd))}
         path = run_child(config_path, readings)
+        servers_cpu = {name: process_cpu(server) - before[name]
+                       for name, server in (("mosquitto", mosquitto), ("influxd", influxd))}
 
         raw = raw_write_rate(influxd.url, "bench_raw", lines=make_lines(readings, series=points))
         stored = 0 if os.environ.get("BENCH_SPOOL_ONLY") == "1" else influxd_count(influxd.url)
@@ -199,6 +226,8 @@ def bench_mqtt(messages: int, devices: int, work: Path, inflight: int, ack_batch
               f"messages/s ({path['seconds']:.1f} s; {stored:,} readings in InfluxDB)")
         print(f"    ratios: path/raw InfluxDB = {path_rate / raw.per_second:.2f} (target ≥ 0.3); "
               f"path/bare subscriber = {path_rate / READINGS_PER_MESSAGE / bare_rate:.2f} (target ≥ 0.7)")
+        print(f"    CPU seconds while the path ran: stackwatch {path['cpu']:.1f}, "
+              + ", ".join(f"{name} {cpu:.1f}" for name, cpu in servers_cpu.items()))
         print(f"(c) peak memory of the collecting process: {path['max_rss_mb']:.0f} MB with {points:,} points "
               "(target ≤ 150 MB)")
         if stored != readings:

@@ -89,15 +89,18 @@ class ListSink:
 
 
 class TimestampAllocator:
-    """Receive-time stamps strictly increasing per point, so two readings never share an InfluxDB point."""
+    """Receive-time stamps strictly increasing per point, so two readings never share an InfluxDB point.
+
+    Not locked: each source owns one and stamps from one thread (the MQTT mapper
+    on paho's thread, the Modbus collector on the event loop); a lock per point
+    cost 6 % of the MQTT path's CPU (bench/ingest.py).
+    """
 
     def __init__(self) -> None:
         self._last: dict[str, int] = {}
-        self._lock = threading.Lock()
 
     def stamp(self, point: str, now_ns: int) -> int:
-        with self._lock:
-            last = self._last.get(point, 0)
-            ts = now_ns if now_ns > last else last + 1
-            self._last[point] = ts
-            return ts
+        last = self._last.get(point, 0)
+        ts = now_ns if now_ns > last else last + 1
+        self._last[point] = ts
+        return ts

@@ -129,9 +129,14 @@ class InfluxWriter:
         self._task = self._loop.create_task(self._run(), name="influx-writer")
 
     def notify(self) -> None:
-        """New rows are in the spool. Safe from any thread; a burst of calls costs one loop wake-up."""
+        """New rows are in the spool. Safe from any thread; a burst of calls costs one loop wake-up.
+
+        Batching by size and time: the writer wakes early only for a full request
+        (`batch_lines`); a smaller backlog waits for `flush_interval`. Waking on
+        every append turned a steady stream into hundreds of tiny requests a second.
+        """
         loop = self._loop
-        if loop is None or loop.is_closed():
+        if loop is None or loop.is_closed() or self.spool.depth() < self.batch_lines:
             return
         with self._notify_lock:
             if self._notify_pending:

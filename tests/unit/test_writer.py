@@ -264,18 +264,39 @@ async def test_prepare_runs_before_the_first_write_and_after_each_outage(spool: 
     await settle()
     assert fake.created == 1 and spool.depth() == 0
     spool.append(lines("b", 1))
-    writer.notify()
+    await clock.advance(1.0)  # flush_interval: a small backlog goes out on the timer
     await settle()
-    assert fake.created == 1  # not per write
+    assert fake.created == 1 and spool.depth() == 0  # not per write
     fake.fail_after = 0
     spool.append(lines("c", 1))
-    writer.notify()
+    await clock.advance(1.0)
     await settle()
     assert writer.outage
     fake.down = None
     await clock.advance(0.5)
     await settle()
     assert fake.created == 2 and spool.depth() == 0
+    await writer.stop()
+
+
+async def test_notify_wakes_the_writer_only_for_a_full_request(spool: Spool) -> None:
+    """Batching by size and time: a steady stream goes out in full requests, the tail on the timer."""
+    fake, clock = FakeInflux(), ManualClock()
+    writer = make_writer(spool, fake, clock, flush_interval=60.0)
+    await writer.start()
+    await settle()
+    spool.append(lines("small", 3))
+    writer.notify()
+    await settle()
+    assert fake.requests == [] and spool.depth() == 3  # waits for the timer
+    spool.append(lines("more", 7))  # now a full request (batch_lines 10)
+    writer.notify()
+    await settle()
+    assert len(fake.requests) == 1 and spool.depth() == 0
+    spool.append(lines("tail", 2))
+    await clock.advance(60.0)
+    await settle()
+    assert spool.depth() == 0
     await writer.stop()
 
 
