@@ -138,6 +138,8 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
         await writer.start()
     started = time.perf_counter()
     cpu_start = _own_cpu()
+    if os.environ.get("BENCH_TIMELINE"):
+        print("rss at start", Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0], file=sys.stderr)
     mqtt.start()
     if expect is None:  # only make the persistent session and its subscriptions
         while not mqtt.connected:
@@ -147,18 +149,34 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
         def done() -> bool:
             return (spool.depth() if spool_only else writer.lines_written) >= expect
 
-        timeline: list[tuple[float, int, int, int]] = []
+        timeline: list[tuple[float, int, int, int, int]] = []
         next_sample = 0.0
         while not done() and time.perf_counter() - started < 600:
             await asyncio.sleep(0.02)
             elapsed = time.perf_counter() - started
             if elapsed >= next_sample:
-                timeline.append((round(elapsed, 2), mqtt.acked, writer.lines_written, spool.depth()))
+                rss_mb = int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) // 1024
+                timeline.append((round(elapsed, 2), mqtt.acked, writer.lines_written, spool.depth(), rss_mb))
                 next_sample += 0.25
         if os.environ.get("BENCH_TIMELINE"):
             print(json.dumps(timeline), file=sys.stderr)
     seconds = time.perf_counter() - started
     cpu = _own_cpu() - cpu_start
+    if os.environ.get("BENCH_TRACEMALLOC"):
+        import tracemalloc
+
+        current, peak = tracemalloc.get_traced_memory()
+        print(f"tracemalloc current {current >> 20} MB, peak {peak >> 20} MB", file=sys.stderr)
+        for stat in tracemalloc.take_snapshot().statistics("lineno")[:5]:
+            print(stat, file=sys.stderr)
+        maps, current = [], ""
+        for line in Path("/proc/self/smaps").read_text().splitlines():
+            if line[0] in "0123456789abcdef" and "-" in line.split()[0]:
+                current = line
+            elif line.startswith("Rss:"):
+                maps.append((int(line.split()[1]), current))
+        for kb, where in sorted(maps, reverse=True)[:8]:
+            print(f"smaps {kb // 1024} MB {where[:110]}", file=sys.stderr)
     mqtt.stop()
     if not spool_only:
         await writer.stop()
@@ -187,7 +205,7 @@ def run_child(config_path: Path, expect: int | None) -> dict[str, Any]:
     if expect is not None:
         args += ["--expect", str(expect)]
     result = subprocess.run(args, capture_output=True, text=True, check=True)
-    if os.environ.get("BENCH_TIMELINE"):
+    if os.environ.get("BENCH_TIMELINE") or os.environ.get("BENCH_TRACEMALLOC"):
         print(result.stderr[-3000:])
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
@@ -305,11 +323,11 @@ async def _modbus_figures(config_path: Path, rounds: int) -> dict[str, Any]:
             "serial_sum": sum(alone.values())}
 
 
-def bench_modbus(gateways: int, work: Path, rounds: int) -> None:
+def bench_modbus(gateways: int, work: Path, rounds: int, line_time: float) -> None:
     config_path = work / "bench-modbus.yaml"
     config_path.write_text(yaml.safe_dump(modbus_site(gateways, work)))
     sim = subprocess.Popen([sys.executable, "-m", "simulators", "--config", str(config_path), "--log-level",
-                            "WARNING"], cwd=ROOT)
+                            "WARNING", "--line-time", str(line_time)], cwd=ROOT)
     try:
         time.sleep(2.0)
         figures = asyncio.run(_modbus_figures(config_path, rounds))
@@ -317,8 +335,9 @@ def bench_modbus(gateways: int, work: Path, rounds: int) -> None:
         sim.terminate()
         sim.wait(10)
     slowest = max(figures["alone"].values())
+    line = f"{line_time * 1000:.0f} ms serial line time per answer" if line_time else "no line time (loopback)"
     print(f"(b) Modbus: {figures['devices']} devices on {figures['gateways']} TCP gateways, {figures['points']} "
-          f"points, simulators in their own process")
+          f"points, simulators in their own process, {line}")
     print(f"    requests per cycle: {figures['per_cycle']} (minimum for the maps: {figures['minimum']}; "
           f"one request per point would be {figures['points']})")
     print(f"    cycle time, gateways concurrently: {figures['cycle'] * 1000:.0f} ms (median of {rounds})")
@@ -334,11 +353,17 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=1667)
     parser.add_argument("--gateways", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--line-time", type=float, nargs="+", default=[0.02, 0.0],
+                        help="serial line time per Modbus answer behind each gateway (9600 baud: about 0.02 s)")
     parser.add_argument("--inflight", type=int, default=20, help="mosquitto max_inflight_messages (its default: 20)")
     parser.add_argument("--ack-batch", type=int, default=16, help="the collector's ack_batch")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--expect", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child and os.environ.get("BENCH_TRACEMALLOC"):
+        import tracemalloc
+
+        tracemalloc.start()
     if args.child:
         print(json.dumps(asyncio.run(collect(Path(args.child), args.expect))))
         return 0
@@ -349,7 +374,8 @@ def main() -> int:
         if args.part in ("all", "mqtt"):
             bench_mqtt(args.messages, args.devices, work, args.inflight, args.ack_batch)
         if args.part in ("all", "modbus"):
-            bench_modbus(args.gateways, work, args.rounds)
+            for line_time in args.line_time:
+                bench_modbus(args.gateways, work, args.rounds, line_time)
     return 0
 
 

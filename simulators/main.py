@@ -42,8 +42,10 @@ log = logging.getLogger("simulators")
 class SimulatedSite:
     """Every simulated gateway and publisher of one site, and the control channel that switches their faults."""
 
-    def __init__(self, site: SimSite, now: Callable[[], float], mqtt_interval: float = 10.0) -> None:
+    def __init__(self, site: SimSite, now: Callable[[], float], mqtt_interval: float = 10.0,
+                 line_time: float = 0.0) -> None:
         self.site = site
+        self.line_time = line_time
         self.now = now
         self.mqtt_interval = mqtt_interval
         self.gateways: dict[str, ModbusGatewaySim] = {}
@@ -62,7 +64,7 @@ class SimulatedSite:
                 make_device(s.model, s.unit, self.site.rooms[s.room], self.now, s.options, self.site.rooms)
                 for s in specs
             ]
-            sim = ModbusGatewaySim(devices, missing_unit="silent")
+            sim = ModbusGatewaySim(devices, missing_unit="silent", line_time=self.line_time)
             if gateway.type == "modbus-rtu":
                 link = Path(gateway.serial_port)
                 link.parent.mkdir(parents=True, exist_ok=True)
@@ -166,7 +168,8 @@ def scaled_now(speed: float, start: float | None = None) -> Callable[[], float]:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    site = SimulatedSite(read_site(args.config), scaled_now(args.speed), mqtt_interval=args.mqtt_interval)
+    site = SimulatedSite(read_site(args.config), scaled_now(args.speed), mqtt_interval=args.mqtt_interval,
+                         line_time=args.line_time)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -186,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="the site YAML file")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     parser.add_argument("--mqtt-interval", type=float, default=10.0, help="simulated seconds between MQTT reports")
+    parser.add_argument("--line-time", type=float, default=0.0,
+                        help="seconds each Modbus answer spends on the serial line behind its gateway")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -99,6 +99,8 @@ class _Handler(ServerRequestHandler):
             response = ExceptionResponse(request.function_code, refusal.code)
         response.transaction_id = request.transaction_id
         response.dev_id = request.dev_id
+        if self._sim.line_time > 0:
+            await asyncio.sleep(self._sim.line_time)
         if self.transport is not None:
             self._send(response, where)
 
@@ -125,9 +127,13 @@ class ModbusGatewaySim:
     ("exception").
     """
 
-    def __init__(self, devices: Iterable[SimulatedDevice] = (), *, missing_unit: MissingUnit = "silent") -> None:
+    def __init__(self, devices: Iterable[SimulatedDevice] = (), *, missing_unit: MissingUnit = "silent",
+                 line_time: float = 0.0) -> None:
         self.devices: dict[int, SimulatedDevice] = {}
         self.missing_unit: MissingUnit = missing_unit
+        # Seconds each answer takes on the RS-485 line behind a gateway (a 9600-baud exchange is about 20 ms);
+        # 0 answers as fast as loopback allows.
+        self.line_time = line_time
         self._server: _TcpServer | _SerialServer | None = None
         self.port: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()

@@ -44,9 +44,24 @@ def format_path(loc: tuple[int | str, ...]) -> str:
     return text
 
 
-def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+class _LazyNodes:
+    """The YAML node tree, composed on first use: a large site file is not held twice when it is valid."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._root: yaml.Node | None = None
+        self._composed = False
+
+    def root(self) -> yaml.Node | None:
+        if not self._composed:
+            self._root = yaml.compose(self._text, Loader=yaml.SafeLoader)
+            self._composed = True
+        return self._root
+
+
+def _line_of(nodes: _LazyNodes, loc: tuple[int | str, ...]) -> int | None:
     """The YAML line (1-based) of the deepest node on `loc` that exists."""
-    node = root
+    node = nodes.root()
     line = None if node is None else node.start_mark.line + 1
     for part in loc:
         if isinstance(node, yaml.MappingNode) and isinstance(part, str):
@@ -95,10 +110,10 @@ def _default_expander() -> ModelExpander | None:
 def parse_config(text: str, source: str = "<config>", expander: ModelExpander | None = None) -> SiteConfig:
     """Validate YAML text; raise `ConfigError` naming every problem by path and line."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(source, [f"not valid YAML: {error}"]) from None
+    root = _LazyNodes(text)  # line numbers are looked up only when there is a problem to report
     if not isinstance(data, dict):
         raise ConfigError(source, ["the file must be a mapping with `site`, `buildings`, `rooms`, `devices`..."])
     problems: list[str] = []
