@@ -172,10 +172,9 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     cpu = _own_cpu() - cpu_start
     if os.environ.get("BENCH_TRACEMALLOC"):
-        import tracemalloc
-
         import ctypes
         import gc
+        import tracemalloc
 
         def rss() -> int:
             return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) // 1024
