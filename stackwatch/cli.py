@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,7 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if level > logging.DEBUG:
         # The collector logs each device's failure once and its recovery once; pymodbus would log every retry.
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-    code: int = args.handler(args)
+    try:
+        code: int = args.handler(args)
+    except BrokenPipeError:  # `stackwatch models | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return code
 
 
