@@ -119,20 +119,11 @@ def bare_subscriber(port: int, messages: int | None) -> float:
 
 async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
     """The service's collection path (MQTT collector → hub → spool → writer → InfluxDB), in this process."""
-    from collector.mqtt.subscriber import MqttCollector
-    from stackwatch.catalog import PointCatalog
-    from stackwatch.pipeline import ReadingHub
-    from stackwatch.store.influx import InfluxClient
-    from stackwatch.store.sink import SpoolSink
-    from stackwatch.store.spool import Spool
-    from stackwatch.store.writer import InfluxWriter
+    from stackwatch.service import Service
 
-    config = parse_config(config_path.read_text())
-    clock = SystemClock()
-    spool = Spool(Path(config.state_dir) / "spool.db")
-    writer = InfluxWriter(spool, InfluxClient(config.storage.influxdb), config.storage.influxdb, clock)
-    hub = ReadingHub(SpoolSink(spool, PointCatalog.from_config(config), on_append=writer.notify))
-    mqtt = MqttCollector(config, hub, clock)
+    service = Service(parse_config(config_path.read_text()), config_path)  # the parts `stackwatch run` uses
+    spool, writer, mqtt = service.spool, service.writer, service.mqtt
+    assert mqtt is not None
     spool_only = os.environ.get("BENCH_SPOOL_ONLY") == "1"  # upper bound: no InfluxDB writer in this process
     if not spool_only:
         await writer.start()
@@ -285,7 +276,7 @@ def bench_mqtt(messages: int, devices: int, work: Path, inflight: int, ack_batch
         print(f"    CPU seconds while the path ran: stackwatch {path['cpu']:.1f}, "
               + ", ".join(f"{name} {cpu:.1f}" for name, cpu in servers_cpu.items()))
         print(f"(c) peak memory of the collecting process: {path['max_rss_mb']:.0f} MB with {points:,} points "
-              f"(target ≤ 150 MB; VmHWM; getrusage says {path['ru_maxrss_mb']:.0f} MB, the parent's, see peak_rss_mb)")
+              f"(target ≤ 150 MB; VmHWM; ru_maxrss {path['ru_maxrss_mb']:.0f} MB can include the parent's, see peak_rss_mb)")
         if stored != readings:
             print(f"    !! InfluxDB holds {stored:,} readings, expected {readings:,}")
     finally:

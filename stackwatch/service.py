@@ -38,11 +38,8 @@ class Service:
         self.state_dir = resolve_state_dir(config, config_path)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         storage = config.storage
-        spool_path = Path(storage.spool.path)
-        if not spool_path.is_absolute():
-            spool_path = self.state_dir / spool_path
         self.catalog = PointCatalog.from_config(config)
-        self.spool = Spool(spool_path, fsync=storage.spool.fsync)
+        self.spool = Spool.from_config(storage.spool, self.state_dir)
         self.influx = InfluxClient(storage.influxdb)
         self.writer = InfluxWriter(self.spool, self.influx, storage.influxdb, self.clock)
         self.sink = SpoolSink(self.spool, self.catalog, on_append=self.writer.notify)
