@@ -276,7 +276,8 @@ def bench_mqtt(messages: int, devices: int, work: Path, inflight: int, ack_batch
         print(f"    CPU seconds while the path ran: stackwatch {path['cpu']:.1f}, "
               + ", ".join(f"{name} {cpu:.1f}" for name, cpu in servers_cpu.items()))
         print(f"(c) peak memory of the collecting process: {path['max_rss_mb']:.0f} MB with {points:,} points "
-              f"(target ≤ 150 MB; VmHWM; ru_maxrss {path['ru_maxrss_mb']:.0f} MB can include the parent's, see peak_rss_mb)")
+              f"(target ≤ 150 MB; VmHWM; ru_maxrss {path['ru_maxrss_mb']:.0f} MB can include the parent's, "
+              "see peak_rss_mb)")
         if stored != readings:
             print(f"    !! InfluxDB holds {stored:,} readings, expected {readings:,}")
     finally:
