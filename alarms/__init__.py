@@ -1,1 +1,1 @@
-"""Alarm engine (issue 3; not yet built)."""
+"""Alarm engine: rules, the ISA-18.2 lifecycle, the journal, performance figures and alarm outputs."""

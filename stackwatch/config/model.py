@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from .alarms import AlarmsConfig
 from .base import StrictModel
 from .devices import Device, Gateway, ModbusDevice, MqttDevice
 from .services import MqttBroker, StorageConfig
@@ -36,6 +37,7 @@ class SiteConfig(StrictModel):
     devices: list[Device] = Field(default_factory=list)
     mqtt: MqttBroker | None = Field(None, description="Broker for MQTT devices; required when any device uses MQTT.")
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    alarms: AlarmsConfig = Field(default_factory=AlarmsConfig, description="Alarm tuning; defaults suit stack rooms.")
     state_dir: str = Field("state", description="Folder for the spool and journals; relative to the config file.")
 
     @model_validator(mode="after")
@@ -63,6 +65,9 @@ class SiteConfig(StrictModel):
                     f"rooms[{index}].floor",
                     f"floor {room.floor!r} is not one of {building.id}'s floors {building.floors}",
                 )
+        for room_id in self.alarms.rooms:
+            if room_id not in rooms:
+                raise CrossReferenceError(f"alarms.rooms.{room_id}", f"unknown room {room_id!r}")
         units: dict[tuple[str, int], str] = {}
         for index, device in enumerate(self.devices):
             path = f"devices[{index}]"
