@@ -101,7 +101,7 @@ class AlarmEngine:
         for reading in readings:
             point, quality, value = reading.point, reading.quality, reading.value
             ts = reading.ts_ns / 1e9
-            if value.__class__ is float and not _isfinite(value):  # type: ignore[arg-type]
+            if value.__class__ is float and not _isfinite(value):
                 quality = _BAD  # a NaN is a fault, whatever the source called it
             for rule in quality_rules.get(point, ()):
                 evaluations += 1

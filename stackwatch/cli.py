@@ -1,4 +1,4 @@
-"""The `stackwatch` command: run the service, check a site file, list the device library."""
+"""The `stackwatch` command: run the service, check a site file, list the device library, profiles and alarms."""
 
 from __future__ import annotations
 
@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the device model library")
     models.add_argument("--json", action="store_true")
     models.set_defaults(handler=_cmd_models)
+
+    from alarms.cli import add_commands
+
+    add_commands(commands)
     return parser
 
 

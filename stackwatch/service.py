@@ -1,8 +1,9 @@
 """`stackwatch run`: build the parts from the config, start them in order, stop them in reverse.
 
-One asyncio process (ARCHITECTURE.md, "Processes and scale"). The store comes
-up before the collectors, so that nothing a collector accepts has nowhere to
-go; on stop the collectors end first and the writer drains what it can.
+One asyncio process (ARCHITECTURE.md, "Processes and scale"). The store and
+the alarm engine come up before the collectors, so that nothing a collector
+accepts has nowhere to go and no first reading escapes the rules; on stop the
+collectors end first, then the engine, and the writer drains what it can.
 """
 
 from __future__ import annotations
@@ -10,8 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 
+from alarms.engine import Output
+from alarms.model import AlarmEvent, AlarmStatus
+from alarms.outputs import EventSpoolOutput, MqttAlarmPublisher
+from alarms.runtime import AlarmRuntime
 from collector.modbus.poller import ModbusCollector
 from collector.mqtt.subscriber import MqttCollector
 
@@ -46,14 +52,37 @@ class Service:
         self.hub = ReadingHub(self.sink)
         self.live = LiveState()
         self.hub.add_listener(self.live)
+        self.alarm_publisher = self._alarm_publisher()
+        self.alarms = AlarmRuntime(config, self.catalog, self.state_dir, self.clock, self._alarm_outputs())
+        self.hub.add_listener(self.alarms)
         has_modbus = any(isinstance(d, ModbusDevice) for d in config.devices)
         has_mqtt = any(isinstance(d, MqttDevice) for d in config.devices)
         self.modbus = ModbusCollector(config, self.hub, self.clock) if has_modbus else None
         self.mqtt = MqttCollector(config, self.hub, self.clock) if has_mqtt else None
         self._status_task: asyncio.Task[None] | None = None
 
+    def _alarm_publisher(self) -> MqttAlarmPublisher | None:
+        if self.config.mqtt is None or not self.config.alarms.publish_mqtt:
+            return None
+        return MqttAlarmPublisher(self.config.mqtt, self.config.site.id, self.config.alarms.mqtt_prefix)
+
+    def _alarm_outputs(self) -> list[Output]:
+        """Journaled alarm events go to InfluxDB `events` (through the spool) and to MQTT."""
+        to_spool = EventSpoolOutput(self.spool, on_append=self.writer.notify)
+        outputs: list[Output] = [lambda events, _statuses: to_spool(events)]
+        publisher = self.alarm_publisher
+        if publisher is not None:
+            def publish(events: Sequence[AlarmEvent], statuses: Sequence[AlarmStatus]) -> None:
+                definition = self.alarms.engine.definition
+                publisher.publish(events, [(status, definition(status.key)) for status in statuses])
+            outputs.append(publish)
+        return outputs
+
     async def start(self) -> None:
         await self.writer.start()
+        if self.alarm_publisher is not None:
+            self.alarm_publisher.start()
+        self.alarms.start()
         if self.mqtt is not None:
             self.mqtt.start()
         if self.modbus is not None:
@@ -69,6 +98,9 @@ class Service:
             await self.modbus.stop()
         if self.mqtt is not None:
             self.mqtt.stop()
+        self.alarms.stop()
+        if self.alarm_publisher is not None:
+            self.alarm_publisher.stop()
         await self.writer.stop()
         self.spool.close()
         log.info("stackwatch stopped; %d readings left in the spool for next start", self.spool.depth())
@@ -76,8 +108,8 @@ class Service:
     async def _report_status(self) -> None:
         while True:
             await asyncio.sleep(STATUS_INTERVAL)
-            log.info("status: %d readings accepted, %d in spool, %d points live",
-                     self.hub.accepted, self.spool.depth(), len(self.live))
+            log.info("status: %d readings accepted, %d in spool, %d points live, %d alarms not normal",
+                     self.hub.accepted, self.spool.depth(), len(self.live), len(self.alarms.engine.not_normal()))
 
 
 async def serve(config: SiteConfig, config_path: str | Path) -> None:
