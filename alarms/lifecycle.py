@@ -64,6 +64,7 @@ def on_condition(definition: AlarmDefinition, status: AlarmStatus, active: bool,
         if priority is not None and priority.rank < status.priority.rank and not new.hidden:
             new.state = AlarmState.ACTIVE_UNACK  # more urgent now: someone must look again
             new.last_annunciated = now
+            new.acked_by, new.acked_at, new.ack_comment = "", None, ""
             return new, [_event(definition, status, new, EventKind.ESCALATED, now)]
         return new, []
     if state is AlarmState.ACTIVE_UNACK:
@@ -113,6 +114,8 @@ def shelve(definition: AlarmDefinition, status: AlarmStatus, who: str, reason: s
 
 def unshelve(definition: AlarmDefinition, status: AlarmStatus, who: str, now: float,
              next_occurrence: int, comment: str = "") -> Outcome:
+    if not who:
+        raise ActionRefused("unshelving needs the name of who unshelves")
     if status.shelved_until is None:
         raise ActionRefused(f"alarm {definition.key} is not shelved")
     new = replace(status, shelved_until=None, shelved_by="", shelve_reason="")

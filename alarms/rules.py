@@ -192,7 +192,7 @@ class LimitRule(DelayedRule):
             raw = value > self.limit - self.deadband if self.raw else value > self.limit
         else:
             raw = value < self.limit + self.deadband if self.raw else value < self.limit
-        if raw == self.raw and not self.delay.pending_since and not self.delay.clearing_since:
+        if raw == self.raw and self.delay.pending_since is None and self.delay.clearing_since is None:
             return None  # the common case: nothing changed, no timer running
         return self.decide(raw, ts)
 
@@ -224,7 +224,7 @@ class StateRule(DelayedRule):
         self.state = bool(value)
         self.value = 1.0 if self.state else 0.0
         raw = self.state and (self.when is None or self.when(ts))
-        if raw == self.raw and not self.delay.pending_since and not self.delay.clearing_since:
+        if raw == self.raw and self.delay.pending_since is None and self.delay.clearing_since is None:
             return None
         return self.decide(raw, ts)
 
@@ -272,7 +272,7 @@ class RateRule(DelayedRule):
         self.value = round(rate, 3)
         threshold = self.per_hour * (0.8 if self.raw else 1.0)  # 20 % hysteresis
         raw = rate > threshold
-        if raw == self.raw and not self.delay.pending_since and not self.delay.clearing_since:
+        if raw == self.raw and self.delay.pending_since is None and self.delay.clearing_since is None:
             return None
         return self.decide(raw, ts)
 
@@ -339,7 +339,7 @@ class SensorFaultRule(DelayedRule):
             return None  # no answer says nothing about the sensor
         self.last_ts = ts
         raw = quality is Quality.BAD
-        if raw == self.raw and not self.delay.pending_since:
+        if raw == self.raw and self.delay.pending_since is None and self.delay.clearing_since is None:
             return None
         return self.decide(raw, ts)
 
@@ -352,7 +352,7 @@ class CommLossRule(DelayedRule):
             return None
         self.last_ts = ts
         raw = quality is Quality.COMM_FAILURE
-        if raw == self.raw and not self.delay.pending_since:
+        if raw == self.raw and self.delay.pending_since is None and self.delay.clearing_since is None:
             return None
         return self.decide(raw, ts)
 
@@ -450,7 +450,7 @@ class CondensationRule(DelayedRule):
         gap = self.surface - point
         self.value = round(gap, 2)
         raw = gap < self.margin + (0.5 if self.raw else 0.0)
-        if raw == self.raw and not self.delay.clearing_since:
+        if raw == self.raw and self.delay.clearing_since is None:
             return None
         return self.decide(raw, ts)
 
