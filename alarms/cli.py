@@ -24,6 +24,7 @@ from stackwatch.config.loader import resolve_state_dir
 
 from .journal import Journal
 from .model import AlarmState, AlarmStatus
+from .performance import AlarmPerformance
 from .profiles import REFERENCES, describe_profiles
 
 WAIT_FOR_SERVICE = 10.0
@@ -133,6 +134,26 @@ def _cmd_unshelve(args: argparse.Namespace) -> int:
     return _act(args, "unshelve", {})
 
 
+def _cmd_disable(args: argparse.Namespace) -> int:
+    return _act(args, "out_of_service", {"reason": args.reason})
+
+
+def _cmd_enable(args: argparse.Namespace) -> int:
+    return _act(args, "in_service", {})
+
+
+def _cmd_performance(args: argparse.Namespace) -> int:
+    """ISA-18.2 figures over the last `--hours`, replayed from the journal (the service keeps the same live)."""
+    config = load_config(args.config)
+    journal = _journal(args.config, readonly=True)
+    now = time.time()
+    start = now - args.hours * 3600
+    performance = AlarmPerformance(config.site.id, start=start).replay(journal.events(since=start, limit=10_000_000))
+    figures = performance.figures(now, list(journal.statuses().values()))
+    print(json.dumps(figures, indent=2, ensure_ascii=False))
+    return 0
+
+
 def add_commands(commands: Any) -> None:
     """Register `profiles` and `alarms` on the `stackwatch` command's sub-parsers."""
     profiles = commands.add_parser("profiles", help="room profiles: limits by storage class, with their sources")
@@ -155,13 +176,20 @@ def add_commands(commands: Any) -> None:
     listing.add_argument("--json", action="store_true")
     history = command("history", "the journal of one alarm or ticket", _cmd_history)
     history.add_argument("--limit", type=int, default=200)
+    performance = command("performance", "ISA-18.2 figures: rate, floods, chattering, stale, priorities",
+                          _cmd_performance, target=False)
+    performance.add_argument("--hours", type=float, default=24.0)
     for name, handler, help_text in (("ack", _cmd_ack, "acknowledge"), ("shelve", _cmd_shelve, "shelve for a while"),
-                                     ("unshelve", _cmd_unshelve, "return a shelved alarm to service")):
+                                     ("unshelve", _cmd_unshelve, "return a shelved alarm to service"),
+                                     ("disable", _cmd_disable, "take out of service (maintenance, a removed sensor)"),
+                                     ("enable", _cmd_enable, "return to service")):
         parser = command(name, help_text, handler)
         parser.add_argument("--user", default=getpass.getuser(), help="who acts (journaled)")
         parser.add_argument("--wait", type=float, default=WAIT_FOR_SERVICE, help="seconds to wait for the service")
         if name == "ack":
             parser.add_argument("--comment", default="", help="what was done")
+        if name == "disable":
+            parser.add_argument("--reason", required=True, help="why (mandatory)")
         if name == "shelve":
             parser.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1d")
             parser.add_argument("--reason", required=True, help="why (mandatory)")

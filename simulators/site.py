@@ -25,6 +25,7 @@ PROFILE_SETPOINTS: dict[str, tuple[float, float]] = {
     "magnetic": (19.0, 50.0), "optical": (17.5, 35.0), "photo": (18.0, 35.0), "mixed": (18.0, 50.0),
     "office": (22.0, 50.0),
 }
+NARROW_SWING = {"film-master": 0.5}
 
 
 def _substitute(value: Any) -> Any:
@@ -85,8 +86,10 @@ def read_site(path: str | Path) -> SimSite:
     data = _substitute(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
     rooms = {}
     for room in data.get("rooms", []):
-        t_set, rh_set = PROFILE_SETPOINTS.get(room.get("profile", "paper"), (18.0, 50.0))
-        rooms[room["id"]] = RoomModel(room["id"], t_set=t_set, rh_set=rh_set)
+        profile = room.get("profile", "paper")
+        t_set, rh_set = PROFILE_SETPOINTS.get(profile, (18.0, 50.0))
+        swing = NARROW_SWING.get(profile, 1.0)  # a master-film vault holds 13–15 °C: a 1 K swing would touch it
+        rooms[room["id"]] = RoomModel(room["id"], t_set=t_set, rh_set=rh_set, t_amplitude=swing)
     gateways = []
     for gw in data.get("gateways", []):
         if gw["type"] == "modbus-rtu":

@@ -38,6 +38,21 @@ def _latest_by_room(url: str) -> list[tuple[str, str, float]]:
     return sorted(rows)
 
 
+def _active_alarms(journal_path: Path) -> list[str]:
+    from alarms.journal import Journal
+    from alarms.model import AlarmState
+
+    if not journal_path.exists():
+        return []
+    journal = Journal(journal_path, readonly=True)
+    try:
+        statuses = [s for s in journal.statuses().values() if s.state is not AlarmState.NORMAL]
+    finally:
+        journal.close()
+    statuses.sort(key=lambda s: (s.priority.rank, s.key))
+    return [f"ALARM #{s.occurrence} {s.priority.value} {s.state.value}: {s.key}" for s in statuses]
+
+
 def main() -> int:
     STATE.mkdir(exist_ok=True)
     env = {**os.environ, "STACKWATCH_STATE_DIR": str(STATE / "service"),
@@ -61,7 +76,12 @@ stackwatch demo: a simulated district archive (2 buildings, 8 stack rooms, 17 de
   InfluxDB   {influxd.url}  (database 'stackwatch'; try: influx -port {INFLUX_PORT} -database stackwatch)
   MQTT       127.0.0.1:{MQTT_PORT}  (mosquitto_sub -p {MQTT_PORT} -t '#' -v)
   config     {CONFIG}
-  dashboard  not built yet (issue 6); the service writes to InfluxDB, shown below.
+  alarms     .venv/bin/stackwatch alarms list --config {CONFIG}
+             (journal {STATE / "service" / "alarms.db"}; states on MQTT stackwatch/district-archive/alarms/#)
+  scenarios  mosquitto_pub -p {MQTT_PORT} -t stackwatch-sim/district-archive/control \\
+               -m '{{"scenario": "fire-in-room", "room": "main-1-paper"}}'
+             (also hvac-failure, flapping-humidity, water-leak, door-forced, gateway-down; "on": false ends one)
+  dashboard  not built yet (issue 6); values and active alarms are shown below.
 Ctrl-C stops everything.
 """, flush=True)
         while all(child.poll() is None for child in children):
@@ -73,6 +93,8 @@ Ctrl-C stops everything.
                 continue
             print(time.strftime("%H:%M:%S"), "  ".join(f"{room} {name[:1].upper()}={value:.1f}"
                                                          for room, name, value in rows), flush=True)
+            for line in _active_alarms(STATE / "service" / "alarms.db"):
+                print(f"          {line}", flush=True)
         print("a child process ended; stopping the demo", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ section to get a complete alarm set from its rooms and devices.
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -56,9 +57,24 @@ class OpeningHours(StrictModel):
     @field_validator("open_dates")
     @classmethod
     def _dates(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for spans in value.values():
+        for day, spans in value.items():
+            _check_date(day)
             _check_spans(spans)
         return value
+
+    @field_validator("closed_dates")
+    @classmethod
+    def _closed(cls, value: list[str]) -> list[str]:
+        for day in value:
+            _check_date(day)
+        return value
+
+
+def _check_date(text: str) -> None:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date like 2027-01-01") from None
 
 
 def _check_spans(spans: list[str]) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import Duration, Identifier, StrictModel
 from .points import ModbusPoint, MqttPoint
@@ -65,6 +66,16 @@ class DeviceBase(StrictModel):
     room: Identifier = Field(description="Room the device's points belong to unless a point says otherwise.")
     calibrated: str | None = Field(None, description="Date of the last calibration (YYYY-MM-DD).")
     calibration_due: str | None = Field(None, description="Date the next calibration is due (YYYY-MM-DD).")
+
+    @field_validator("calibrated", "calibration_due")
+    @classmethod
+    def _date(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a date like 2027-03-01") from None
+        return value
 
 
 class ModbusDevice(DeviceBase):
