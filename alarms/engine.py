@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from stackwatch.config.alarms import AlarmsConfig
@@ -24,7 +24,7 @@ from . import lifecycle
 from .journal import Command, Journal
 from .lifecycle import SYSTEM, ActionRefused, Outcome
 from .model import AlarmDefinition, AlarmEvent, AlarmState, AlarmStatus, Priority
-from .rules import Delay, DelayedRule, Rule, StateRule, calibration_stage
+from .rules import Delay, DelayedRule, FluctuationRule, Rule, StateRule, calibration_stage
 from .ruleset import RuleSet
 
 log = logging.getLogger("stackwatch.alarms")
@@ -55,7 +55,8 @@ class AlarmEngine:
         self.evaluations = 0
         self._gateways = {key: Delay(config.comm_loss_after / 2, 0.0) for key in rules.gateway_devices}
         self._last_calibration_check = -math.inf
-        self._last_checkpoint = now
+        self._checkpoint_queue: list[str] = []  # keys still to journal in this round
+        self._checkpoint_per_tick = 1
         self._restore(now)
 
     # --- start-up -----------------------------------------------------------------------------------------------
@@ -161,8 +162,7 @@ class AlarmEngine:
             changes.extend(self._calibration(now))
         events = self._apply(changes, touched, now, timed=True)
         events += self._housekeeping(now)
-        if now - self._last_checkpoint >= CHECKPOINT_INTERVAL:
-            self.checkpoint(now)
+        self._checkpoint_slice()
         return events
 
     def _calibration(self, now: float) -> list[Change]:
@@ -354,11 +354,28 @@ class AlarmEngine:
         return sorted(shown, key=lambda s: (s.priority.rank, -(s.active_since or 0.0)))
 
     def checkpoint(self, now: float) -> None:
-        """Journal every rule's state (the 24-hour fluctuation windows above all) so a restart loses little."""
-        self._last_checkpoint = now
-        snapshots = [(key, rule.snapshot()) for key, rule in self.rules.rules.items()
-                     if rule.snapshot() is not None]
-        self.journal.commit([], [], snapshots)
+        """Journal every windowed rule's state at once (at stop)."""
+        self._journal_snapshots(list(self._windowed()))
+
+    def _windowed(self) -> Iterator[str]:
+        return (key for key, rule in self.rules.rules.items() if isinstance(rule, FluctuationRule))
+
+    def _checkpoint_slice(self) -> None:
+        """Journal a slice of the 24-hour windows each tick, so every one is journaled once per
+        CHECKPOINT_INTERVAL without a stall: a SIGKILL loses at most that much of a window."""
+        if not self._checkpoint_queue:
+            self._checkpoint_queue = list(self._windowed())
+            self._checkpoint_per_tick = max(1, math.ceil(len(self._checkpoint_queue) * self.config.tick
+                                                         / CHECKPOINT_INTERVAL))
+            if not self._checkpoint_queue:
+                return
+        batch = self._checkpoint_queue[-self._checkpoint_per_tick:]
+        del self._checkpoint_queue[-self._checkpoint_per_tick:]
+        self._journal_snapshots(batch)
+
+    def _journal_snapshots(self, keys: list[str]) -> None:
+        if keys:
+            self.journal.commit([], [], [(key, self.rules.rules[key].snapshot()) for key in keys])
 
 
 def _advance(occurrence: int, events: Sequence[AlarmEvent]) -> int:

@@ -91,7 +91,8 @@ def under_load(config: SiteConfig, catalog: PointCatalog, folder: Path, seconds:
     second = 0
     while time.monotonic() < stop:
         begin = time.monotonic()
-        high = set(humidity[(second * flips) % len(humidity):][:flips])  # a new set crosses every second
+        stride = max(1, len(humidity) // flips)  # spread over the second's batches; a new set every second
+        high = {humidity[(second + i * stride) % len(humidity)] for i in range(flips)}
         batch = readings(catalog, clock.now(), high)
         size = len(batch) // per_batch
         for part in range(per_batch):

@@ -245,3 +245,12 @@ def test_events_reach_outputs_only_after_the_journal_has_them(tmp_path: Path) ->
     h.feed("panel.z1", True)
     assert seen_in_journal and all(seen_in_journal)
     assert all(e.seq > 0 for e in h.published)
+
+
+def test_the_24_hour_fluctuation_window_survives_a_kill_once_checkpointed(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "j.db")
+    h.advance(3600, step=10, feed={**QUIET, "th1.t": 17.0})  # a cool hour...
+    h.advance(900, step=1, feed={**QUIET, "th1.t": 19.0})  # ...then 15 min of ticks: every window journaled
+    h.restart()  # no orderly stop: what the ticks journaled is all there is
+    events = h.advance(10, step=10, feed={**QUIET, "th1.t": 21.5})  # 4.5 K above the cool hour
+    assert [e.kind for e in events if e.alarm == "th1.t:fluctuation"] == [EventKind.RAISED]
