@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?= python3
-APT_PACKAGES := influxdb mosquitto socat
+APT_PACKAGES := influxdb mosquitto mosquitto-clients socat
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test check lint typecheck deps system-deps schema clean

@@ -55,7 +55,7 @@ def _active_alarms(journal_path: Path) -> list[str]:
 
 def main() -> int:
     STATE.mkdir(exist_ok=True)
-    env = {**os.environ, "STACKWATCH_STATE_DIR": str(STATE / "service"),
+    env = {**os.environ, "STACKWATCH_STATE_DIR": str(STATE),  # the example's default: the CLI finds the journal
            "STACKWATCH_SERIAL_DIR": str(STATE / "serial"),
            "STACKWATCH_INFLUX_PORT": str(INFLUX_PORT), "STACKWATCH_MQTT_PORT": str(MQTT_PORT)}
     (STATE / "serial").mkdir(exist_ok=True)
@@ -77,7 +77,7 @@ stackwatch demo: a simulated district archive (2 buildings, 8 stack rooms, 17 de
   MQTT       127.0.0.1:{MQTT_PORT}  (mosquitto_sub -p {MQTT_PORT} -t '#' -v)
   config     {CONFIG}
   alarms     .venv/bin/stackwatch alarms list --config {CONFIG}
-             (journal {STATE / "service" / "alarms.db"}; states on MQTT stackwatch/district-archive/alarms/#)
+             (journal {STATE / "alarms.db"}; states on MQTT stackwatch/district-archive/alarms/#)
   scenarios  mosquitto_pub -p {MQTT_PORT} -t stackwatch-sim/district-archive/control \\
                -m '{{"scenario": "fire-in-room", "room": "main-1-paper"}}'
              (also hvac-failure, flapping-humidity, water-leak, door-forced, gateway-down; "on": false ends one)
@@ -93,7 +93,7 @@ Ctrl-C stops everything.
                 continue
             print(time.strftime("%H:%M:%S"), "  ".join(f"{room} {name[:1].upper()}={value:.1f}"
                                                          for room, name, value in rows), flush=True)
-            for line in _active_alarms(STATE / "service" / "alarms.db"):
+            for line in _active_alarms(STATE / "alarms.db"):
                 print(f"          {line}", flush=True)
         print("a child process ended; stopping the demo", file=sys.stderr)
         return 1
