@@ -1,1 +1,1 @@
-"""HTTP API (issue 5; not yet built)."""
+"""The HTTP API (FastAPI): acknowledge links and reply webhooks now; the full API with issue 5."""

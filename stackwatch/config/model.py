@@ -9,8 +9,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .alarms import AlarmsConfig
+from .api import ApiConfig
 from .base import StrictModel
 from .devices import Device, Gateway, ModbusDevice, MqttDevice
+from .notify import NotifyConfig
 from .services import MqttBroker, StorageConfig
 from .site import Building, Room, SiteInfo
 
@@ -38,6 +40,8 @@ class SiteConfig(StrictModel):
     mqtt: MqttBroker | None = Field(None, description="Broker for MQTT devices; required when any device uses MQTT.")
     storage: StorageConfig = Field(default_factory=StorageConfig)
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig, description="Alarm tuning; defaults suit stack rooms.")
+    notify: NotifyConfig = Field(default_factory=NotifyConfig, description="On-call paging: people, channels, routes.")
+    api: ApiConfig = Field(default_factory=ApiConfig, description="The HTTP API (acknowledge links, reply webhooks).")
     state_dir: str = Field("state", description="Folder for the spool and journals; relative to the config file.")
 
     @model_validator(mode="after")

@@ -1,0 +1,1 @@
+"""On-call notifications: routing, rotations, escalation, grouping, channels, acknowledge links and replies."""
