@@ -300,6 +300,25 @@ class AlarmEngine:
         return self._act(key, lifecycle.acknowledge(self.rules.definitions[key], self.status[key], who, comment, now),
                          now)
 
+    def acknowledge_group(self, ticket: int, who: str, comment: str, now: float) -> list[AlarmEvent]:
+        """The ticket and every unacknowledged alarm of its room and cause: what one grouped message announced."""
+        key = self.resolve(str(ticket))
+        group = self.rules.definitions[key].group_key
+        outcomes = []
+        for other, status in self.status.items():
+            if status.state.unacknowledged and (other == key or self.rules.definitions[other].group_key == group):
+                outcomes.append((other, lifecycle.acknowledge(self.rules.definitions[other], status, who, comment,
+                                                              now)))
+        if not outcomes:
+            raise ActionRefused(f"ticket #{ticket} is {self.status[key].state.value}: nothing to acknowledge")
+        return self._commit_outcomes(outcomes, now)
+
+    def set_condition(self, key: str, active: bool, now: float, value: float | None = None) -> list[AlarmEvent]:
+        """A condition decided outside the rules (the notifier that cannot reach anyone)."""
+        if self.status[key].condition == active:
+            return []
+        return self._apply([Change(key, active, value)], [], now)
+
     def shelve(self, target: str, who: str, reason: str, until: float, now: float) -> list[AlarmEvent]:
         key = self.resolve(target)
         outcome = lifecycle.shelve(self.rules.definitions[key], self.status[key], who, reason, until, now, MAX_SHELVE)

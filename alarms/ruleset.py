@@ -46,6 +46,7 @@ DEFAULT_PRIORITY: dict[str, Priority] = {
     "temperature_rate": Priority.MEDIUM, "humidity_rate": Priority.MEDIUM, "temperature_fluctuation": Priority.MEDIUM,
     "humidity_fluctuation": Priority.MEDIUM, "comm_loss": Priority.MEDIUM, "no_data": Priority.MEDIUM,
     "sensor_fault": Priority.MEDIUM, "leak_contamination": Priority.LOW, "calibration_due": Priority.LOW,
+    "notification_failure": Priority.HIGH,
 }
 
 # Discrete quantities and the alarm each raises when true.
@@ -64,6 +65,7 @@ DISCRETE: dict[str, tuple[str, str]] = {
 }
 SURFACE_QUANTITIES = ("surface_temperature", "supply_air_temperature")
 GOOD_ONLY = frozenset({"smoke"})  # a smoke detector's self-test is `uncertain`: never a fire
+NOTIFIER_ALARM = "notifier:delivery"  # raised by the notifier when it cannot reach anyone
 
 
 @dataclass
@@ -127,6 +129,10 @@ class _Builder:
             self.device_rules(device.id, device.room, device.calibration_due)
         self.gateway_rules()
         self.room_suppression()
+        if self.config.notify.routes:
+            self.rules.add(self.define(NOTIFIER_ALARM, "notification_failure", "notifier", None,
+                                       "Notifications cannot be delivered to anyone: check the SMS gateway, "
+                                       "mail server and contacts"), None)
         return self.rules
 
     def point_rules(self, info: PointInfo) -> None:

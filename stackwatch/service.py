@@ -14,10 +14,16 @@ import signal
 from collections.abc import Sequence
 from pathlib import Path
 
-from alarms.engine import Output
+import uvicorn
+
+from alarms.engine import AlarmEngine, Output
 from alarms.model import AlarmEvent, AlarmStatus
+from alarms.notify.acknowledge import Acknowledger
+from alarms.notify.notifier import Notifier
 from alarms.outputs import EventSpoolOutput, MqttAlarmPublisher
+from alarms.ruleset import NOTIFIER_ALARM
 from alarms.runtime import AlarmRuntime
+from api.app import create_app
 from collector.modbus.poller import ModbusCollector
 from collector.mqtt.subscriber import MqttCollector
 
@@ -53,8 +59,14 @@ class Service:
         self.live = LiveState()
         self.hub.add_listener(self.live)
         self.alarm_publisher = self._alarm_publisher()
+        self.notifier = (Notifier(config, self.state_dir, self.clock, on_failure=self._notifier_failing)
+                         if config.notify.routes else None)
         self.alarms = AlarmRuntime(config, self.catalog, self.state_dir, self.clock, self._alarm_outputs())
         self.hub.add_listener(self.alarms)
+        self.acknowledger = (Acknowledger(config.notify, self.notifier.secret, self.notifier.store,
+                                          self._acknowledge_group) if self.notifier is not None else None)
+        self._api_server: uvicorn.Server | None = None
+        self._api_task: asyncio.Task[None] | None = None
         has_modbus = any(isinstance(d, ModbusDevice) for d in config.devices)
         has_mqtt = any(isinstance(d, MqttDevice) for d in config.devices)
         self.modbus = ModbusCollector(config, self.hub, self.clock) if has_modbus else None
@@ -76,13 +88,48 @@ class Service:
                 definition = self.alarms.engine.definition
                 publisher.publish(events, [(status, definition(status.key)) for status in statuses])
             outputs.append(publish)
+        if self.notifier is not None:
+            outputs.append(self.notifier)
         return outputs
+
+    def _notifier_failing(self, failing: bool, detail: str) -> None:
+        """The notifier could not reach anyone (or can again): its own alarm, on the dashboard at least."""
+        log.log(logging.ERROR if failing else logging.INFO, "notifier %s: %s",
+                "cannot deliver" if failing else "delivers again", detail)
+        self.alarms.call(lambda engine, now: engine.set_condition(NOTIFIER_ALARM, failing, now))
+
+    def _acknowledge_group(self, ticket: int, who: str, comment: str) -> str:
+        def act(engine: AlarmEngine, now: float) -> str:
+            events = engine.acknowledge_group(ticket, who, comment, now)
+            return f"acknowledged {len(events)} alarm(s): " + ", ".join(f"#{e.occurrence}" for e in events)
+        return self.alarms.call(act)
+
+    async def _start_api(self) -> None:
+        settings = self.config.api
+        if not settings.enabled:
+            return
+        app = create_app(settings, self.acknowledger, self.clock.now)
+        self._api_server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
+                                                         log_level="warning", lifespan="off", access_log=False))
+        self._api_task = asyncio.create_task(self._api_server.serve(), name="api")
+        for _ in range(100):
+            if self._api_server.started or self._api_task.done():
+                break
+            await asyncio.sleep(0.05)
+        if self._api_task.done():
+            log.error("API could not start on %s:%d (port in use?); alarms and paging go on without it",
+                      settings.host, settings.port)
+        else:
+            log.info("API listening on http://%s:%d", settings.host, settings.port)
 
     async def start(self) -> None:
         await self.writer.start()
         if self.alarm_publisher is not None:
             self.alarm_publisher.start()
         self.alarms.start()
+        if self.notifier is not None:
+            self.notifier.start()
+        await self._start_api()
         if self.mqtt is not None:
             self.mqtt.start()
         if self.modbus is not None:
@@ -98,7 +145,12 @@ class Service:
             await self.modbus.stop()
         if self.mqtt is not None:
             self.mqtt.stop()
+        if self._api_server is not None and self._api_task is not None:
+            self._api_server.should_exit = True
+            await asyncio.wait([self._api_task], timeout=5)
         self.alarms.stop()
+        if self.notifier is not None:
+            self.notifier.stop()
         if self.alarm_publisher is not None:
             self.alarm_publisher.stop()
         await self.writer.stop()
