@@ -92,8 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(handler=_cmd_models)
 
     from alarms.cli import add_commands
+    from alarms.notify.cli import add_commands as add_notify_commands
 
     add_commands(commands)
+    add_notify_commands(commands)
     return parser
 
 

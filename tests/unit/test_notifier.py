@@ -217,3 +217,18 @@ def test_return_to_normal_is_told_to_those_paged(tmp_path: Path, kind: EventKind
     h.events(event(kind, ts=h.clock.t))
     h.run(1)
     assert [m.kind for _, m in h.sms.sent] == [NoticeKind.PAGE, NoticeKind.RETURNED]
+
+
+def test_chat_channels_of_a_route_get_each_message_once_without_a_personal_link(tmp_path: Path) -> None:
+    config = site(routes=[{"id": "all", "chat": ["ops-room"], "levels": [{"targets": ["rotation:duty"]}]}],
+                  channels=[{"type": "sms-http", "id": "sms", "url": "http://127.0.0.1:9/sms", "body": "{text}"},
+                            {"type": "smtp", "id": "mail", "host": "127.0.0.1", "sender": "sw@archive.example"},
+                            {"type": "webhook", "id": "ops-room", "style": "wecom", "url": "http://127.0.0.1:9/x"}])
+    h = Harness(tmp_path, config)
+    room = FakeChannel("ops-room")
+    h.notifier.senders["ops-room"] = room
+    h.events(event(EventKind.RAISED))
+    h.run(1)
+    [(address, message)] = room.sent
+    assert address == "" and message.link == "" and message.tickets == (7,)
+    assert len(h.sms.sent) == 1
