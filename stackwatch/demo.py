@@ -24,6 +24,7 @@ CONFIG = ROOT / "examples" / "district-archive.yaml"
 STATE = ROOT / "demo-state"
 INFLUX_PORT = int(os.environ.get("STACKWATCH_INFLUX_PORT", "18086"))
 MQTT_PORT = int(os.environ.get("STACKWATCH_MQTT_PORT", "18830"))
+API_PORT = int(os.environ.get("STACKWATCH_API_PORT", "18080"))
 
 
 def _latest_by_room(url: str) -> list[tuple[str, str, float]]:
@@ -57,7 +58,8 @@ def main() -> int:
     STATE.mkdir(exist_ok=True)
     env = {**os.environ, "STACKWATCH_STATE_DIR": str(STATE),  # the example's default: the CLI finds the journal
            "STACKWATCH_SERIAL_DIR": str(STATE / "serial"),
-           "STACKWATCH_INFLUX_PORT": str(INFLUX_PORT), "STACKWATCH_MQTT_PORT": str(MQTT_PORT)}
+           "STACKWATCH_INFLUX_PORT": str(INFLUX_PORT), "STACKWATCH_MQTT_PORT": str(MQTT_PORT),
+           "STACKWATCH_API_PORT": str(API_PORT)}
     (STATE / "serial").mkdir(exist_ok=True)
     influxd = LocalInfluxd(STATE / "influxd", port=INFLUX_PORT)
     mosquitto = LocalMosquitto(STATE / "mosquitto", port=MQTT_PORT)
@@ -81,6 +83,7 @@ stackwatch demo: a simulated district archive (2 buildings, 8 stack rooms, 17 de
   scenarios  mosquitto_pub -p {MQTT_PORT} -t stackwatch-sim/district-archive/control \\
                -m '{{"scenario": "fire-in-room", "room": "main-1-paper"}}'
              (also hvac-failure, flapping-humidity, water-leak, door-forced, gateway-down; "on": false ends one)
+  API        http://127.0.0.1:{API_PORT}/healthz  (acknowledge links /ack/…; OpenAPI at /docs)
   dashboard  not built yet (issue 6); values and active alarms are shown below.
 Ctrl-C stops everything.
 """, flush=True)

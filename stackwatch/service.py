@@ -9,6 +9,7 @@ collectors end first, then the engine, and the writer drains what it can.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Sequence
@@ -111,7 +112,7 @@ class Service:
         app = create_app(settings, self.acknowledger, self.clock.now)
         self._api_server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
                                                          log_level="warning", lifespan="off", access_log=False))
-        self._api_task = asyncio.create_task(self._api_server.serve(), name="api")
+        self._api_task = asyncio.create_task(self._serve_api(self._api_server), name="api")
         for _ in range(100):
             if self._api_server.started or self._api_task.done():
                 break
@@ -121,6 +122,12 @@ class Service:
                       settings.host, settings.port)
         else:
             log.info("API listening on http://%s:%d", settings.host, settings.port)
+
+    @staticmethod
+    async def _serve_api(server: uvicorn.Server) -> None:
+        """uvicorn answers a port in use with sys.exit: that must end the API, never the alarms."""
+        with contextlib.suppress(SystemExit):
+            await server.serve()
 
     async def start(self) -> None:
         await self.writer.start()

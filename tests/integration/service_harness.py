@@ -46,6 +46,7 @@ def site_env(tmp_path: Path, influxd: LocalInfluxd, mosquitto: LocalMosquitto) -
         "STACKWATCH_PORT_COMET": str(free_port()),
         "STACKWATCH_PORT_IO": str(free_port()),
         "STACKWATCH_PORT_GW_ANNEX": str(free_port()),
+        "STACKWATCH_API_PORT": str(free_port()),
     }
 
 

@@ -244,3 +244,28 @@ def test_sigkill_during_an_acknowledged_alarm_keeps_it_acknowledged_and_raises_n
         wait_for(lambda: archive.state(alarm) is AlarmState.NORMAL, 20, "the leak alarm cleared after the restart")
     finally:
         stop_archive(archive)
+
+
+def test_a_busy_api_port_leaves_the_service_running(tmp_path: Path) -> None:
+    import socket
+
+    from .service_harness import site_env as env_for
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    influxd, mosquitto = LocalInfluxd(tmp_path / "influxd"), LocalMosquitto(tmp_path / "mosquitto")
+    influxd.start()
+    mosquitto.start()
+    env = {**env_for(tmp_path, influxd, mosquitto), "STACKWATCH_API_PORT": str(busy.getsockname()[1])}
+    svc = service(fast_site(tmp_path), env, tmp_path / "service.log")
+    try:
+        svc.start()
+        wait_for(lambda: "API could not start" in svc.output(), 30, "the API's refusal")
+        time.sleep(2)
+        assert svc.alive() and "stackwatch running" in svc.output(), svc.output()
+    finally:
+        svc.stop()
+        busy.close()
+        mosquitto.stop()
+        influxd.stop()
