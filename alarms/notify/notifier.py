@@ -5,9 +5,10 @@ on the injected clock:
 
 1. planner: alarm events and time → notices (who, which kind, which tickets),
    saved with the pages in one commit (`NotifyStore.save`);
-2. outbox: notices wait `COALESCE` seconds so simultaneous alarms become one
-   message; a room and cause already paged within `group_window` waits for the
-   window's end and goes out as one message; more than `flood_threshold` notices
+2. outbox: notices wait until no other of their room and cause came in for
+   `COALESCE` seconds (at most `MAX_COALESCE`), so a burst becomes one message;
+   a room and cause already paged within `group_window` waits for the window's
+   end and goes out as one message; more than `flood_threshold` notices
    for one person at once become one summary; then each person's message is
    rendered (language, signed acknowledge link) and becomes a delivery;
 3. deliveries: sent on a small worker pool; a failure is retried with backoff
@@ -38,7 +39,8 @@ from .planner import Notice, Planner, merge
 from .store import DeliveryRow, NewDelivery, NotifyStore
 
 log = logging.getLogger("stackwatch.notify")
-COALESCE = 0.5  # seconds simultaneous alarms have to arrive together
+COALESCE = 0.5  # a notice waits this long for others of its room and cause...
+MAX_COALESCE = 2.0  # ...and a burst that keeps coming, this long at most (a fire SMS must leave within 2 s)
 FailureHook = Callable[[bool, str], None]  # (cannot deliver, detail) → the notifier's own alarm
 _STOP = object()
 
@@ -175,15 +177,19 @@ class Notifier:
     # --- step 2: the outbox -------------------------------------------------------------------------------------
 
     def _flush(self, now: float) -> None:
+        outbox = self.store.outbox()
+        arriving = {(n.route, n.group, n.kind) for _, due, n in outbox if now < due <= now + COALESCE}
         ready: list[tuple[int, Notice]] = []
-        for outbox_id, due, notice in self.store.outbox():
+        for outbox_id, due, notice in outbox:
             if due > now:
                 continue
+            if (notice.route, notice.group, notice.kind) in arriving and now - (due - COALESCE) < MAX_COALESCE:
+                continue  # more of the same room and cause is still coming in: wait for the burst to end
             if notice.kind in (NoticeKind.PAGE, NoticeKind.ESCALATION):
                 last = self._last_page.get((notice.route, notice.group))
-                if last is not None and now - last < self.settings.group_window and due < last + \
-                        self.settings.group_window:
-                    self.store.postpone(outbox_id, last + self.settings.group_window)  # one message for all
+                window = self.settings.group_window
+                if last is not None and now - last < window and due < last + window:
+                    self.store.postpone(outbox_id, last + window)  # one message for all, at the window's end
                     continue
             ready.append((outbox_id, notice))
         if not ready:

@@ -232,3 +232,24 @@ def test_chat_channels_of_a_route_get_each_message_once_without_a_personal_link(
     [(address, message)] = room.sent
     assert address == "" and message.link == "" and message.tickets == (7,)
     assert len(h.sms.sent) == 1
+
+
+def test_a_burst_arriving_over_a_second_and_a_half_is_still_one_message(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    for n in range(50):  # one every 30 ms, as a broker delivers fifty sensors' reports
+        h.clock.t = T0 + n * 0.03
+        h.events(event(EventKind.RAISED, ticket=100 + n, alarm=f"leak-{n}.leak:water_leak", cause="water_leak",
+                       ts=h.clock.t))
+        h.notifier.pump(h.clock.t)
+    h.run(3, step=0.1)
+    [(_, message)] = h.sms.sent
+    assert len(message.tickets) == 50
+
+
+def test_a_single_fire_alarm_leaves_after_half_a_second(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.events(event(EventKind.RAISED))
+    h.run(0.4, step=0.1)
+    assert h.sms.sent == []
+    h.run(0.2, step=0.1)
+    assert len(h.sms.sent) == 1
