@@ -154,7 +154,7 @@ def _cmd_performance(args: argparse.Namespace) -> int:
     return 0
 
 
-def _explained(handler: Any) -> Any:
+def explained(handler: Any) -> Any:
     """A broken site file or a missing journal is a message and exit code 2, not a traceback."""
     def run(args: argparse.Namespace) -> int:
         try:
@@ -180,7 +180,7 @@ def add_commands(commands: Any) -> None:
         parser.add_argument("--config", required=True, help="site YAML file of the running service")
         if target:
             parser.add_argument("alarm", help="alarm key or ticket number (#123)")
-        parser.set_defaults(handler=_explained(handler))
+        parser.set_defaults(handler=explained(handler))
         return parser
 
     listing = command("list", "alarms that are not normal (or all)", _cmd_list, target=False)

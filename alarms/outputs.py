@@ -38,9 +38,9 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTErrorCode
 
+from collector.mqtt.client import BrokerSettable, apply_broker, new_paho
 from stackwatch.config.services import MqttBroker
 from stackwatch.store.lineprotocol import encode_line
 from stackwatch.store.spool import Spool
@@ -275,19 +275,13 @@ class PublishInfo(Protocol):
     def rc(self) -> int: ...
 
 
-class PublishClient(Protocol):
+class PublishClient(BrokerSettable, Protocol):
     """The part of a paho client the publisher uses, so a test can hand it a fake."""
 
     on_connect: Any
     on_connect_fail: Any
     on_disconnect: Any
     on_publish: Any
-
-    def username_pw_set(self, username: str | None, password: str | None = None) -> None: ...
-
-    def tls_set(self, ca_certs: str | None = None) -> None: ...
-
-    def reconnect_delay_set(self, min_delay: int = 1, max_delay: int = 120) -> None: ...
 
     def max_queued_messages_set(self, queue_size: int) -> object: ...
 
@@ -305,25 +299,10 @@ class PublishClient(Protocol):
 PublishClientFactory = Callable[[str], PublishClient]
 
 
-class _QuietAfterDisconnect(logging.Filter):
-    """paho 2.2 runs its loop once more after a clean disconnect and logs "Client is not connected" as an error."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Client is not connected")
-
-
-_paho_log = logging.getLogger("alarms.outputs.paho")
-_paho_log.addFilter(_QuietAfterDisconnect())
-
-
 def paho_publish_client(client_id: str) -> PublishClient:
     """Clean session: the publisher has no subscriptions to keep, and its unsent states live in memory, not at
-    the broker. Callback exceptions never end paho's network thread."""
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True,
-                         protocol=MQTTProtocolVersion.MQTTv311)
-    client.suppress_exceptions = True
-    client.enable_logger(_paho_log)
-    return client
+    the broker."""
+    return cast(PublishClient, new_paho(client_id, clean_session=True))
 
 
 class MqttAlarmPublisher:
@@ -467,12 +446,7 @@ class MqttAlarmPublisher:
     def _build_client(self) -> PublishClient:
         broker = self.broker
         client = self._factory(self.client_id)
-        if broker.username is not None:
-            password = broker.password.get_secret_value() if broker.password is not None else None
-            client.username_pw_set(broker.username, password)
-        if broker.tls:
-            client.tls_set(ca_certs=broker.ca_file)
-        client.reconnect_delay_set(min_delay=cast(int, broker.reconnect_min), max_delay=cast(int, broker.reconnect_max))
+        apply_broker(client, broker)
         client.max_queued_messages_set(self.max_queued)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail

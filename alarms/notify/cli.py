@@ -13,9 +13,10 @@ import sys
 import time
 from typing import Any
 
-from stackwatch.config import ConfigError, load_config
+from stackwatch.config import load_config
 from stackwatch.config.loader import resolve_state_dir
 
+from ..cli import explained
 from ..model import Priority
 from .channels import build_sender
 from .model import Message, NoticeKind
@@ -78,17 +79,6 @@ def _cmd_log(args: argparse.Namespace) -> int:
     return 0
 
 
-def _explained(handler: Any) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            code: int = handler(args)
-        except ConfigError as error:
-            print(error, file=sys.stderr)
-            return 2
-        return code
-    return run
-
-
 def add_commands(commands: Any) -> None:
     notify = commands.add_parser("notify", help="test paging and read the delivery log")
     sub = notify.add_subparsers(dest="notify_command", required=True)
@@ -97,9 +87,9 @@ def add_commands(commands: Any) -> None:
     test.add_argument("--person", required=True)
     test.add_argument("--channel", help="only this channel")
     test.add_argument("--all", action="store_true", help="every contact, not only until one works")
-    test.set_defaults(handler=_explained(_cmd_test))
+    test.set_defaults(handler=explained(_cmd_test))
     log = sub.add_parser("log", help="every delivery attempt: who, how, when, what the provider said")
     log.add_argument("--config", required=True)
     log.add_argument("--hours", type=float, default=24.0)
     log.add_argument("--json", action="store_true")
-    log.set_defaults(handler=_explained(_cmd_log))
+    log.set_defaults(handler=explained(_cmd_log))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, cast
+from typing import Any
 
 from stackwatch.clock import Clock
 from stackwatch.config.model import SiteConfig
@@ -24,7 +24,7 @@ from stackwatch.pipeline import ReadingSink, TimestampAllocator
 from stackwatch.readings import Reading
 
 from .acks import AckBatcher, message_key
-from .client import ClientFactory, MqttClient, paho_client
+from .client import ClientFactory, MqttClient, apply_broker, paho_client
 from .mapping import MessageMapper
 from .problems import IGNORED, MALFORMED, OVERSIZED, UNEXPECTED
 
@@ -129,12 +129,7 @@ class MqttCollector:
     def _build_client(self) -> MqttClient:
         broker = self._broker
         client = self._factory(self.client_id, clean_session=False, manual_ack=True)
-        if broker.username is not None:
-            password = broker.password.get_secret_value() if broker.password is not None else None
-            client.username_pw_set(broker.username, password)
-        if broker.tls:
-            client.tls_set(ca_certs=broker.ca_file)
-        client.reconnect_delay_set(min_delay=cast(int, broker.reconnect_min), max_delay=cast(int, broker.reconnect_max))
+        apply_broker(client, broker)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from stackwatch.config.services import InfluxConfig
 from stackwatch.localservers import LocalInfluxd, LocalMosquitto, free_port
@@ -107,6 +111,16 @@ def running(*processes: Process) -> Iterator[None]:
     finally:
         for process in reversed(started):
             process.stop()
+
+
+def control(mosquitto: LocalMosquitto, site: str = "district-archive", **command: object) -> None:
+    """Switch a simulator fault, event or scenario through the simulators' control topic."""
+    client = paho.Client(CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    client.publish(f"stackwatch-sim/{site}/control", json.dumps(command), qos=1).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
 
 
 def influx(server: LocalInfluxd, database: str = "stackwatch") -> InfluxClient:

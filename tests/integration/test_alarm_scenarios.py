@@ -22,10 +22,9 @@ from alarms.journal import Journal
 from alarms.model import AlarmEvent, AlarmState, EventKind, Priority
 from stackwatch.localservers import LocalInfluxd, LocalMosquitto
 
-from .service_harness import EXAMPLE, ROOT, Process, influx, service, simulators, site_env, wait_for
+from .service_harness import EXAMPLE, ROOT, Process, control, influx, service, simulators, site_env, wait_for
 
 pytestmark = pytest.mark.integration
-CONTROL = "stackwatch-sim/district-archive/control"
 ON_DELAY = 3.0
 
 
@@ -57,12 +56,7 @@ class Archive:
         return Journal(self.journal_path, readonly=True)
 
     def control(self, **command: Any) -> None:
-        client = paho.Client(CallbackAPIVersion.VERSION2)
-        client.connect("127.0.0.1", self.mosquitto.port)
-        client.loop_start()
-        client.publish(CONTROL, json.dumps(command), qos=1).wait_for_publish(5)
-        client.disconnect()
-        client.loop_stop()
+        control(self.mosquitto, **command)
 
     def events(self, alarm: str) -> list[AlarmEvent]:
         if not self.journal_path.exists():

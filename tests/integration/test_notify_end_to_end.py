@@ -3,7 +3,6 @@ gateway, aiosmtpd receiving e-mail, the acknowledge link opened over real HTTP."
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import urllib.request
@@ -14,18 +13,16 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as paho
 import pytest
 import yaml
 from aiosmtpd.controller import Controller
-from paho.mqtt.enums import CallbackAPIVersion
 
 from alarms.journal import Journal
 from alarms.model import AlarmState, EventKind
 from stackwatch.localservers import LocalInfluxd, LocalMosquitto, free_port
 
 from .fake_gateway import FakeGateway, Recorded
-from .service_harness import EXAMPLE, Process, influx, service, simulators, site_env, wait_for
+from .service_harness import EXAMPLE, Process, control, influx, service, simulators, site_env, wait_for
 
 pytestmark = pytest.mark.integration
 LI, CHIEF, DIRECTOR = "+8613800000001", "+8613800000009", "+8613800000099"
@@ -89,12 +86,7 @@ class PagedArchive:
     sim: Process
 
     def control(self, **command: Any) -> None:
-        client = paho.Client(CallbackAPIVersion.VERSION2)
-        client.connect("127.0.0.1", self.mosquitto.port)
-        client.loop_start()
-        client.publish("stackwatch-sim/district-archive/control", json.dumps(command), qos=1).wait_for_publish(5)
-        client.disconnect()
-        client.loop_stop()
+        control(self.mosquitto, **command)
 
     def sms_to(self, number: str, since: float = 0.0) -> list[Recorded]:
         return [r for r in self.gateway.requests if r.path == "/sms" and r.json()["to"] == number and r.at >= since]
