@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from .base import StrictModel
+from .base import Duration, StrictModel
 
 
 class ApiConfig(StrictModel):
@@ -15,3 +15,8 @@ class ApiConfig(StrictModel):
         None, description="Shared secret an SMS or mail gateway must send (header X-Stackwatch-Token or ?token=) "
         "with replies; unset: replies are accepted on the PIN alone.")
     max_body_bytes: int = Field(65536, ge=1024, description="Larger request bodies are refused (413).")
+    token_ttl: Duration = Field(43200.0, description="How long a login token works (12h).")
+    login_max_failures: int = Field(5, ge=1, le=100, description="Failed logins before the account is locked.")
+    login_lockout: Duration = Field(900.0, description="How long a lock-out lasts (15m).")
+    users: str = Field("users.db", description="SQLite file of users, tokens and API keys; relative to `state_dir`.")
+    audit: str = Field("audit.db", description="The hash-chained audit trail; relative to `state_dir`.")
