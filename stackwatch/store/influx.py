@@ -130,8 +130,14 @@ class InfluxClient:
             params["rp"] = config.retention_policy
         self._write_path = f"{self._prefix}/write?{urlencode(params)}"
         self._write_headers = {**self._headers, "Content-Type": "text/plain; charset=utf-8"}
+        self._config = config
         self._lock = threading.Lock()
         self._conn: http.client.HTTPConnection | None = None
+
+    def with_retention_policy(self, retention_policy: str) -> InfluxClient:
+        """A client for the same server, database and credentials whose writes go to `retention_policy`; with its
+        own connection, so its writes never queue behind the ingest writer's."""
+        return InfluxClient(self._config.model_copy(update={"retention_policy": retention_policy}))
 
     def __repr__(self) -> str:  # never the credentials
         return f"InfluxClient({self.url!r}, database={self.database!r})"
