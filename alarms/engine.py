@@ -338,15 +338,19 @@ class AlarmEngine:
     def _act(self, key: str, outcome: Outcome, now: float) -> list[AlarmEvent]:
         return self._commit_outcomes([(key, outcome)], now)
 
-    def run_commands(self, commands: Sequence[Command], now: float) -> None:
-        """Commands the CLI left in the journal: apply each and record its outcome."""
+    def run_commands(self, commands: Sequence[Command], now: float) -> list[tuple[Command, str, str]]:
+        """Commands the CLI left in the journal: apply each and record its outcome (returned for the audit)."""
+        outcomes = []
         for command in commands:
             try:
                 events = self._run(command, now)
                 result = "; ".join(f"{e.alarm} {e.kind.value} → {e.state.value}" for e in events) or "no change"
-                self.journal.finish_command(command.id, "done", result, now)
+                status = "done"
             except ActionRefused as refusal:
-                self.journal.finish_command(command.id, "refused", str(refusal), now)
+                result, status = str(refusal), "refused"
+            self.journal.finish_command(command.id, status, result, now)
+            outcomes.append((command, status, result))
+        return outcomes
 
     def _run(self, command: Command, now: float) -> list[AlarmEvent]:
         args = command.args

@@ -18,13 +18,14 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
+from api.model import Audit
 from stackwatch.catalog import PointCatalog
 from stackwatch.clock import Clock
 from stackwatch.config.model import SiteConfig
 from stackwatch.readings import Reading
 
 from .engine import AlarmEngine, Output
-from .journal import Journal
+from .journal import Command, Journal
 from .model import AlarmEvent, AlarmStatus
 from .performance import AlarmPerformance
 from .ruleset import build_ruleset
@@ -47,8 +48,9 @@ COMMAND_POLL = 0.5  # seconds between looks at the journal's command table (CLI 
 
 class AlarmRuntime:
     def __init__(self, config: SiteConfig, catalog: PointCatalog, state_dir: Path, clock: Clock,
-                 outputs: Sequence[Output] = ()) -> None:
+                 outputs: Sequence[Output] = (), audit: Audit | None = None) -> None:
         self.clock = clock
+        self.audit = audit
         self.config = config
         journal_path = Path(config.alarms.journal)
         self.journal = Journal(journal_path if journal_path.is_absolute() else state_dir / journal_path)
@@ -84,6 +86,10 @@ class AlarmRuntime:
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="alarm-engine", daemon=True)
         self._thread.start()
@@ -118,9 +124,18 @@ class AlarmRuntime:
                     next_commands = time.monotonic() + COMMAND_POLL
                     commands = self.journal.pending_commands()
                     if commands:
-                        self.engine.run_commands(commands, now)
+                        self._audit(self.engine.run_commands(commands, now))
             except Exception:  # one bad batch must not stop alarm decisions for good
                 log.exception("alarm engine failed on a batch; going on")
+
+    def _audit(self, outcomes: Sequence[tuple[Command, str, str]]) -> None:
+        if self.audit is None:
+            return
+        for command, status, result in outcomes:
+            reason = str(command.args.get("comment") or command.args.get("reason") or "")
+            self.audit.append(command.actor, f"alarm.{command.action}" + ("" if status == "done" else ".refused"),
+                              command.target, detail={"via": "cli", "result": result}, reason=reason,
+                              remote="cli")
 
     def _handle(self, item: object) -> None:
         if isinstance(item, _Call):

@@ -1,8 +1,9 @@
-"""The HTTP API: for now what paging needs (acknowledge links and reply webhooks) and liveness.
+"""The HTTP API under /api/v1: state, history, alarms and their actions, live events, health, metrics, users.
 
-Issue 5 grows it into the full API; the shape is already the one it keeps: an
-app factory that takes its services, handlers that call them and never touch
-a database.
+An app factory that takes its services (`ApiServices`); handlers call them
+and never touch a database. Every route but health, metrics and the
+acknowledge links needs a login token or API key, and the permission of its
+kind (read, act, audit, admin; see `api.model.PERMISSIONS`).
 
 Acknowledge links answer GET with a page and act only on POST: chat apps and
 mail scanners open links to preview them, and a preview must not acknowledge
@@ -14,15 +15,21 @@ from __future__ import annotations
 import hmac
 import html
 import json
-import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from alarms.notify.acknowledge import Acknowledger, Outcome
+from alarms.notify.acknowledge import Outcome
 from stackwatch.config.api import ApiConfig
+
+from .metrics import exposition
+from .routes import Require, build_router
+from .routes_alarms import build_alarm_router
+from .services import ApiServices
 
 Now = Callable[[], float]
 _PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
@@ -36,9 +43,28 @@ def _page(body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(_PAGE.format(lang="zh", body=body), status_code=status)
 
 
-def create_app(config: ApiConfig, acknowledger: Acknowledger | None, now: Now = time.time) -> FastAPI:
+def create_app(config: ApiConfig, services: ApiServices, require: Require,
+               extra_routers: tuple[Any, ...] = ()) -> FastAPI:
     app = FastAPI(title="stackwatch", version="0.1.0",
                   description="Monitoring and environmental control for archive stack rooms.")
+    acknowledger = services.acknowledger
+    now: Now = services.now
+    app.include_router(build_router(services, require))
+    app.include_router(build_alarm_router(services, require))
+    for router in extra_routers:
+        app.include_router(router)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        """422 naming each bad parameter, without echoing the whole input back."""
+        problems = [{"where": ".".join(str(part) for part in e.get("loc", ())), "problem": e.get("msg", "")}
+                    for e in error.errors()]
+        return JSONResponse({"detail": problems}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, _error: Exception) -> JSONResponse:
+        """Never a stack trace to the client; the log has it."""
+        return JSONResponse({"detail": "internal error"}, status_code=500)
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -49,7 +75,20 @@ def create_app(config: ApiConfig, acknowledger: Acknowledger | None, now: Now = 
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        """Readiness: InfluxDB, the broker, each gateway and the spool backlog; 503 when any is not ok."""
+        checks = services.health()
+        ready = all(check.get("ok", False) for check in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        """Prometheus text format."""
+        return PlainTextResponse(exposition(services.metrics()), media_type="text/plain; version=0.0.4")
 
     @app.get("/ack/{token}", response_class=HTMLResponse, tags=["acknowledge"])
     def ack_page(token: str) -> HTMLResponse:
@@ -69,7 +108,7 @@ def create_app(config: ApiConfig, acknowledger: Acknowledger | None, now: Now = 
             return _page("<p class=no>Paging is not configured.</p>", 404)
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         comment = form.get("comment", [""])[0][:500]
-        outcome = acknowledger.by_link(token, now(), comment)
+        outcome = acknowledger.by_link(token, now(), comment, request.client.host if request.client else "")
         if outcome.ok:
             return _page(f"<p class=ok>#{outcome.ticket}: {html.escape(outcome.text)}</p>")
         status = 403 if outcome.ticket is None else 409

@@ -1,4 +1,4 @@
-"""The `stackwatch` command: run the service, check a site file, list the device library, profiles and alarms."""
+"""The `stackwatch` command: the service, the site file, device library, profiles, alarms, paging, users, audit."""
 
 from __future__ import annotations
 
@@ -93,9 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from alarms.cli import add_commands
     from alarms.notify.cli import add_commands as add_notify_commands
+    from api.audit_cli import add_commands as add_audit_commands
+    from api.users_cli import add_commands as add_user_commands
 
     add_commands(commands)
     add_notify_commands(commands)
+    add_user_commands(commands)
+    add_audit_commands(commands)
     return parser
 
 

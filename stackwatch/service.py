@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from alarms.engine import AlarmEngine, Output
 from alarms.model import AlarmEvent, AlarmStatus
@@ -25,6 +26,11 @@ from alarms.outputs import EventSpoolOutput, MqttAlarmPublisher
 from alarms.ruleset import NOTIFIER_ALARM
 from alarms.runtime import AlarmRuntime
 from api.app import create_app
+from api.audit import AuditTrail
+from api.auth import UserStore, ensure_admin, make_auth
+from api.history import HistoryQuery
+from api.live import LiveFeed
+from api.services import ApiServices
 from collector.modbus.poller import ModbusCollector
 from collector.mqtt.subscriber import MqttCollector
 
@@ -34,8 +40,11 @@ from .config.devices import ModbusDevice, MqttDevice
 from .config.loader import resolve_state_dir
 from .config.model import SiteConfig
 from .livestate import LiveState
+from .observe import ServiceParts, health, metrics
 from .pipeline import ReadingHub
 from .store.influx import InfluxClient
+from .store.rollup import Rollup
+from .store.rollup import schedule as schedule_rollup
 from .store.sink import SpoolSink
 from .store.spool import Spool
 from .store.writer import InfluxWriter
@@ -59,13 +68,22 @@ class Service:
         self.hub = ReadingHub(self.sink)
         self.live = LiveState()
         self.hub.add_listener(self.live)
+        self.feed = LiveFeed()  # the dashboard's server-sent events
+        self.hub.add_listener(self.feed.readings)
+        self.audit = AuditTrail(self.state_dir / config.api.audit)
         self.alarm_publisher = self._alarm_publisher()
         self.notifier = (Notifier(config, self.state_dir, self.clock, on_failure=self._notifier_failing)
                          if config.notify.routes else None)
-        self.alarms = AlarmRuntime(config, self.catalog, self.state_dir, self.clock, self._alarm_outputs())
+        self.alarms = AlarmRuntime(config, self.catalog, self.state_dir, self.clock, self._alarm_outputs(),
+                                   audit=self.audit)
         self.hub.add_listener(self.alarms)
         self.acknowledger = (Acknowledger(config.notify, self.notifier.secret, self.notifier.store,
-                                          self._acknowledge_group) if self.notifier is not None else None)
+                                          self._acknowledge_group, audit=self.audit)
+                             if self.notifier is not None else None)
+        self.users = UserStore(self.state_dir / config.api.users, audit=self.audit, config=config.api,
+                               clock=self.clock.now)
+        self.rollup = Rollup(InfluxClient(storage.influxdb), self.catalog, self.clock)
+        self.scheduler: AsyncIOScheduler | None = None
         self._api_server: uvicorn.Server | None = None
         self._api_task: asyncio.Task[None] | None = None
         has_modbus = any(isinstance(d, ModbusDevice) for d in config.devices)
@@ -91,6 +109,7 @@ class Service:
             outputs.append(publish)
         if self.notifier is not None:
             outputs.append(self.notifier)
+        outputs.append(self.feed.alarm_events)
         return outputs
 
     def _notifier_failing(self, failing: bool, detail: str) -> None:
@@ -109,7 +128,21 @@ class Service:
         settings = self.config.api
         if not settings.enabled:
             return
-        app = create_app(settings, self.acknowledger, self.clock.now)
+        first = ensure_admin(self.users, self.state_dir)
+        if first is not None:
+            log.warning("first start: admin password written to %s; change it with `stackwatch users passwd admin`",
+                        first)
+        parts = ServiceParts(hub=self.hub, spool=self.spool, spool_config=self.config.storage.spool,
+                             writer=self.writer, alarms=self.alarms, modbus=self.modbus, mqtt=self.mqtt,
+                             notifier=self.notifier)
+        services = ApiServices(
+            config=self.config, catalog=self.catalog, live=self.live, now=self.clock.now, feed=self.feed,
+            alarms=self.alarms, acknowledger=self.acknowledger, audit=self.audit,
+            history=HistoryQuery(InfluxClient(self.config.storage.influxdb), self.catalog,
+                                 timezone=self.config.site.timezone),
+            health=lambda: health(parts), metrics=lambda: metrics(parts))
+        auth = make_auth(self.users, settings)
+        app = create_app(settings, services, auth.require, extra_routers=(auth.router, auth.users_router))
         self._api_server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
                                                          log_level="warning", lifespan="off", access_log=False))
         self._api_task = asyncio.create_task(self._serve_api(self._api_server), name="api")
@@ -137,6 +170,9 @@ class Service:
         if self.notifier is not None:
             self.notifier.start()
         await self._start_api()
+        self.scheduler = AsyncIOScheduler(timezone=self.config.site.timezone)
+        schedule_rollup(self.scheduler, self.rollup)
+        self.scheduler.start()
         if self.mqtt is not None:
             self.mqtt.start()
         if self.modbus is not None:
@@ -152,6 +188,8 @@ class Service:
             await self.modbus.stop()
         if self.mqtt is not None:
             self.mqtt.stop()
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
         if self._api_server is not None and self._api_task is not None:
             self._api_server.should_exit = True
             await asyncio.wait([self._api_task], timeout=5)

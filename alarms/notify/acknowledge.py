@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parseaddr
 
+from api.model import Audit
 from stackwatch.config.notify import NotifyConfig
 
 from . import links
@@ -48,8 +49,10 @@ def _address(text: str) -> str:
 
 
 class Acknowledger:
-    def __init__(self, settings: NotifyConfig, secret: bytes, store: NotifyStore, acknowledge: AckGroup) -> None:
+    def __init__(self, settings: NotifyConfig, secret: bytes, store: NotifyStore, acknowledge: AckGroup,
+                 audit: Audit | None = None) -> None:
         self.settings = settings
+        self.audit = audit
         self.secret = secret
         self.store = store
         self.acknowledge = acknowledge
@@ -70,16 +73,24 @@ class Acknowledger:
             return Outcome(False, f"link refused: {refusal}")
         return Outcome(True, f"acknowledge ticket #{claim.ticket} as {claim.person}", claim.ticket, claim.person)
 
-    def by_link(self, token: str, now: float, comment: str = "") -> Outcome:
+    def by_link(self, token: str, now: float, comment: str = "", remote: str = "") -> Outcome:
         checked = self.check_link(token, now)
         if not checked.ok or checked.ticket is None:
             log.warning("acknowledge link refused: %s", checked.text)
+            self._audit("?", "alarm.acknowledge.refused", "", checked.text, "link", remote)
             return checked
         try:
             result = self.acknowledge(checked.ticket, checked.person, comment or "acknowledged from the message link")
         except ValueError as refusal:
             return Outcome(False, str(refusal), checked.ticket, checked.person)
+        self._audit(checked.person, "alarm.acknowledge", f"#{checked.ticket}", comment, "link", remote, result)
         return Outcome(True, result, checked.ticket, checked.person)
+
+    def _audit(self, actor: str, action: str, target: str, reason: str, via: str, remote: str,
+               result: str = "") -> None:
+        if self.audit is not None:
+            self.audit.append(actor, action, target, detail={"via": via, "result": result}, reason=reason,
+                              remote=remote)
 
     # --- replies ------------------------------------------------------------------------------------------------
 
@@ -119,4 +130,6 @@ class Acknowledger:
     def _answer(self, now: float, via: str, sender: str, person: str, ticket: int | None, outcome: str, text: str,
                 ok: bool) -> Outcome:
         self.store.reply(now, via, sender, person, ticket, outcome, text)
+        self._audit(person or "?", "alarm.acknowledge" if ok else "alarm.acknowledge.refused",
+                    f"#{ticket}" if ticket is not None else "", "" if ok else outcome, via, sender, outcome)
         return Outcome(ok, outcome, ticket, person)

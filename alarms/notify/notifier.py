@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import replace
@@ -74,6 +75,7 @@ class Notifier:
         self._last_page: dict[tuple[str, str], float] = {}  # (route, group) → when a page last went out
         self._failing = False
         self._thread: threading.Thread | None = None
+        self.outcomes: Counter[str] = Counter()  # sent, retried, next_contact, failed: for /metrics
 
     # --- the engine's output ------------------------------------------------------------------------------------
 
@@ -261,6 +263,7 @@ class Notifier:
         """Where a delivery goes after an attempt: done, retried later, the next contact, or given up."""
         self._inflight.discard(row.id)
         if outcome.ok:
+            self.outcomes["sent"] += 1
             self.store.record(row, outcome, now, status="sent", next_attempt=None)
             log.info("sent %s to %s via %s (tickets %s)", row.kind, row.person, row.channel, row.tickets)
             if not row.person.startswith("chat:"):
@@ -268,6 +271,7 @@ class Notifier:
             return
         attempts = row.attempts + 1
         if outcome.retryable and attempts <= self.settings.retry_max:
+            self.outcomes["retried"] += 1
             wait = max(outcome.retry_after or 0.0, self.settings.retry_backoff * 2 ** (attempts - 1))
             self.store.record(row, outcome, now, status="pending", next_attempt=now + wait)
             log.warning("%s to %s via %s failed (%s): retry %d in %.0f s", row.kind, row.person, row.channel,
@@ -276,16 +280,23 @@ class Notifier:
         person = self.people.get(row.person)
         if person is not None and row.contact + 1 < len(person.contacts):
             contact = person.contacts[row.contact + 1]
+            self.outcomes["next_contact"] += 1
             self.store.record(row, outcome, now, status="pending", next_attempt=now,
                               contact=(row.contact + 1, contact.channel, contact.address))
             log.warning("%s to %s via %s failed (%s): trying %s", row.kind, row.person, row.channel, outcome.status,
                         contact.channel)
             return
+        self.outcomes["failed"] += 1
         self.store.record(row, outcome, now, status="failed", next_attempt=None)
         log.error("%s to %s could not be delivered on any channel (last: %s %s)", row.kind, row.person, row.channel,
                   outcome.status)
         if not row.person.startswith("chat:"):
             self._failure(True, f"{row.person}: {outcome.status}")
+
+    @property
+    def failing(self) -> bool:
+        """True while the last person-delivery on every contact failed (the notifier's own alarm is active)."""
+        return self._failing
 
     def _failure(self, failing: bool, detail: str) -> None:
         if failing == self._failing:

@@ -4,110 +4,22 @@ RTU, scenarios switched on the simulators' control topic, alarm states read from
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alarms.journal import Journal
 from alarms.model import AlarmEvent, AlarmState, EventKind, Priority
 from stackwatch.localservers import LocalInfluxd, LocalMosquitto
 
-from .service_harness import EXAMPLE, ROOT, Process, control, influx, service, simulators, site_env, wait_for
+from .service_harness import ON_DELAY, Archive, fast_site, influx, service, start_archive, stop_archive, wait_for
 
 pytestmark = pytest.mark.integration
-ON_DELAY = 3.0
-
-
-def fast_site(folder: Path) -> Path:
-    """The example archive with alarm delays short enough for a test (the rules are the same)."""
-    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    data["alarms"] = {"defaults": {"limit_on_delay": f"{ON_DELAY}s", "limit_off_delay": "2s"},
-                      "priorities": {"critical": {"realarm": "5m"}, "high": {"realarm": "5m"}}}
-    path = folder / "site.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return path
-
-
-@dataclass
-class Archive:
-    folder: Path
-    config: Path
-    env: dict[str, str]
-    influxd: LocalInfluxd
-    mosquitto: LocalMosquitto
-    service: Process
-    sim: Process
-
-    @property
-    def journal_path(self) -> Path:
-        return self.folder / "state" / "alarms.db"
-
-    def journal(self) -> Journal:
-        return Journal(self.journal_path, readonly=True)
-
-    def control(self, **command: Any) -> None:
-        control(self.mosquitto, **command)
-
-    def events(self, alarm: str) -> list[AlarmEvent]:
-        if not self.journal_path.exists():
-            return []
-        journal = self.journal()
-        try:
-            return journal.events(alarm=alarm)
-        finally:
-            journal.close()
-
-    def state(self, alarm: str) -> AlarmState | None:
-        if not self.journal_path.exists():
-            return None
-        journal = self.journal()
-        try:
-            status = journal.statuses().get(alarm)
-            return status.state if status else None
-        finally:
-            journal.close()
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "stackwatch", *args, "--config", str(self.config)],
-                              env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=30)
-
-    def diagnostics(self) -> str:
-        return f"--- service\n{self.service.output()}\n--- sim\n{self.sim.output()}"
-
-
-def start_archive(folder: Path) -> Archive:
-    folder.mkdir(parents=True, exist_ok=True)
-    influxd = LocalInfluxd(folder / "influxd")
-    influxd.start()
-    mosquitto = LocalMosquitto(folder / "mosquitto")
-    mosquitto.start()
-    env = site_env(folder, influxd, mosquitto)
-    config = fast_site(folder)
-    archive = Archive(folder, config, env, influxd, mosquitto, service(config, env, folder / "service.log"),
-                      simulators(config, env, folder / "sim.log"))
-    archive.sim.start()
-    time.sleep(0.5)
-    archive.service.start()
-    return archive
-
-
-def stop_archive(archive: Archive) -> None:
-    archive.service.stop()
-    archive.sim.stop()
-    archive.mosquitto.stop()
-    archive.influxd.stop()
-
-
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
     running = start_archive(tmp_path_factory.mktemp("archive"))

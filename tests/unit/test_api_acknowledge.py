@@ -11,8 +11,12 @@ from alarms.notify import links
 from alarms.notify.acknowledge import Acknowledger
 from alarms.notify.store import NotifyStore
 from api.app import create_app
+from api.services import ApiServices
+from stackwatch.catalog import PointCatalog
+from stackwatch.config import SiteConfig
 from stackwatch.config.api import ApiConfig
 from stackwatch.config.notify import NotifyConfig
+from stackwatch.livestate import LiveState
 
 SECRET = b"k" * 32
 NOW = 1_767_254_400.0
@@ -42,7 +46,10 @@ def setup(tmp_path: Path) -> tuple[TestClient, Engine, NotifyStore]:
     store = NotifyStore(tmp_path / "notify.db")
     acknowledger = Acknowledger(SETTINGS, SECRET, store, engine.acknowledge)
     config = ApiConfig(inbound_token="gw-token")
-    return TestClient(create_app(config, acknowledger, now=lambda: NOW)), engine, store
+    site = SiteConfig.model_validate({"site": {"id": "s"}, "buildings": [{"id": "b"}]})
+    services = ApiServices(config=site, catalog=PointCatalog.from_config(site), live=LiveState(), now=lambda: NOW,
+                           acknowledger=acknowledger)
+    return TestClient(create_app(config, services, lambda _permission: lambda: None)), engine, store
 
 
 def token(ticket: int = 12, person: str = "li", expires: float = NOW + 3600) -> str:
