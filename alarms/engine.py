@@ -85,6 +85,7 @@ class AlarmEngine:
         self._timed: set[str] = {key for key, rule in self.rules.rules.items() if _needs_tick(rule)}
         self._unacked = {key for key, s in self.status.items() if s.state is AlarmState.ACTIVE_UNACK}
         self._shelved = {key for key, s in self.status.items() if s.shelved_until is not None}
+        self._shown = {key for key, s in self.status.items() if _shown(s)}
         active = sum(1 for s in self.status.values() if s.state is not AlarmState.NORMAL)
         log.info("alarm engine: %d alarms defined, %d not normal after restore, next ticket %d",
                  len(self.status), active, self.next_occurrence)
@@ -272,6 +273,10 @@ class AlarmEngine:
                 self._shelved.add(key)
             else:
                 self._shelved.discard(key)
+            if _shown(status):
+                self._shown.add(key)
+            else:
+                self._shown.discard(key)
         if journaled:
             changed = [self.status[key] for key in dict.fromkeys(e.alarm for e in journaled)]
             for output in self.outputs:
@@ -373,7 +378,7 @@ class AlarmEngine:
 
     def not_normal(self) -> list[AlarmStatus]:
         """What the alarm list shows: not normal, or hidden while its condition holds; most urgent first."""
-        shown = [s for s in self.status.values() if s.state is not AlarmState.NORMAL or (s.hidden and s.condition)]
+        shown = [self.status[key] for key in self._shown]
         return sorted(shown, key=lambda s: (s.priority.rank, -(s.active_since or 0.0)))
 
     def checkpoint(self, now: float) -> None:
@@ -399,6 +404,10 @@ class AlarmEngine:
     def _journal_snapshots(self, keys: list[str]) -> None:
         if keys:
             self.journal.commit([], [], [(key, self.rules.rules[key].snapshot()) for key in keys])
+
+
+def _shown(status: AlarmStatus) -> bool:
+    return status.state is not AlarmState.NORMAL or (status.hidden and status.condition)
 
 
 def _advance(occurrence: int, events: Sequence[AlarmEvent]) -> int:

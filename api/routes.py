@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from alarms.engine import AlarmEngine
 from alarms.model import AlarmDefinition, AlarmStatus
@@ -15,18 +15,19 @@ from alarms.model import AlarmDefinition, AlarmStatus
 from .history import parse_time
 from .model import Principal
 from .services import ApiServices
-from .views import reading_view, room_view
+from .views import points_by_room, reading_view, room_view
 
 Require = Callable[[str], Any]
 Aggregation = Literal["raw", "1m", "1h", "1d"]
 
 
-def _alarm_snapshot(services: ApiServices) -> list[tuple[AlarmDefinition, AlarmStatus]]:
+def _alarm_snapshot(services: ApiServices, room: str | None = None) -> list[tuple[AlarmDefinition, AlarmStatus]]:
     if services.alarms is None:
         return []
 
     def read(engine: AlarmEngine, _now: float) -> list[tuple[AlarmDefinition, AlarmStatus]]:
-        return [(engine.definition(status.key), status) for status in engine.not_normal()]
+        shown = ((engine.definition(status.key), status) for status in engine.not_normal())
+        return [pair for pair in shown if room is None or pair[0].room == room]
 
     return services.alarms.call(read)
 
@@ -47,6 +48,7 @@ def build_router(services: ApiServices, require: Require) -> APIRouter:
     reader = Annotated[Principal, Depends(require("read"))]
     config, catalog = services.config, services.catalog
     rooms = {room.id: room for room in config.rooms}
+    room_points = points_by_room(catalog)
     devices = {device.id: device for device in config.devices}
 
     @router.get("/site", tags=["site"])
@@ -57,21 +59,22 @@ def build_router(services: ApiServices, require: Require) -> APIRouter:
                                "rooms": [r.id for r in config.rooms if r.building == b.id]} for b in config.buildings]}
 
     @router.get("/rooms", tags=["site"])
-    def list_rooms(_: reader, building: str | None = None) -> list[dict[str, Any]]:
+    def list_rooms(_: reader, building: str | None = None) -> JSONResponse:
         """Every room with its profile, limits (and their sources), current climate, states and alarm status."""
         latest, alarms, now = services.live.snapshot(), _alarm_snapshot(services), services.now()
-        return [room_view(room, catalog, latest, now, alarms) for room in config.rooms
-                if building is None or room.building == building]
+        return JSONResponse([room_view(room, room_points.get(room.id, []), latest, now, alarms)
+                             for room in config.rooms if building is None or room.building == building])
 
     @router.get("/rooms/{room_id}", tags=["site"])
-    def get_room(room_id: str, _: reader) -> dict[str, Any]:
+    def get_room(room_id: str, _: reader) -> JSONResponse:
         room = rooms.get(room_id)
         if room is None:
             raise HTTPException(404, f"no room {room_id!r}")
-        latest, now = services.live.snapshot(), services.now()
-        view = room_view(room, catalog, latest, now, _alarm_snapshot(services))
-        view["points"] = [reading_view(info, latest.get(info.key), now) for info in catalog if info.room == room_id]
-        return view
+        points, now = room_points.get(room_id, []), services.now()
+        latest = {info.key: reading for info in points if (reading := services.live.get(info.key)) is not None}
+        view = room_view(room, points, latest, now, _alarm_snapshot(services, room_id))
+        view["points"] = [reading_view(info, latest.get(info.key), now) for info in points]
+        return JSONResponse(view)
 
     @router.get("/devices", tags=["site"])
     def list_devices(_: reader) -> list[dict[str, Any]]:
@@ -90,17 +93,17 @@ def build_router(services: ApiServices, require: Require) -> APIRouter:
                            if info.device == device_id]}
 
     @router.get("/points/{point_key}", tags=["site"])
-    def get_point(point_key: str, _: reader) -> dict[str, Any]:
+    def get_point(point_key: str, _: reader) -> JSONResponse:
         """The latest reading of one point (`device.point`), its quality and age."""
         if point_key not in catalog:
             raise HTTPException(404, f"no point {point_key!r}")
-        return reading_view(catalog[point_key], services.live.get(point_key), services.now())
+        return JSONResponse(reading_view(catalog[point_key], services.live.get(point_key), services.now()))
 
     @router.get("/points/{point_key}/history", tags=["history"])
     def point_history(point_key: str, _: reader,
                       start: Annotated[str | None, Query(alias="from", description="ISO 8601 with zone")] = None,
                       end: Annotated[str | None, Query(alias="to", description="ISO 8601 with zone")] = None,
-                      agg: Aggregation = "1h") -> dict[str, Any]:
+                      agg: Aggregation = "1h") -> JSONResponse:
         """Values of one point between `from` and `to` (default the last 24 h): raw, or mean/min/max per bucket."""
         if point_key not in catalog:
             raise HTTPException(404, f"no point {point_key!r}")
@@ -111,13 +114,13 @@ def build_router(services: ApiServices, require: Require) -> APIRouter:
             series = services.history.point(point_key, since, until, agg)
         except ValueError as error:
             raise HTTPException(422, str(error)) from None
-        return dataclasses.asdict(series)
+        return JSONResponse(dataclasses.asdict(series))
 
     @router.get("/rooms/{room_id}/history", tags=["history"])
     def room_history(room_id: str, _: reader, quantity: Literal["temperature", "humidity"] = "humidity",
                      start: Annotated[str | None, Query(alias="from", description="ISO 8601 with zone")] = None,
                      end: Annotated[str | None, Query(alias="to", description="ISO 8601 with zone")] = None,
-                     agg: Aggregation = "1h") -> dict[str, Any]:
+                     agg: Aggregation = "1h") -> JSONResponse:
         """One quantity of a room, one series per sensor, with the room's limits for drawing the bands."""
         room = rooms.get(room_id)
         if room is None:
@@ -129,9 +132,9 @@ def build_router(services: ApiServices, require: Require) -> APIRouter:
             series = services.history.room(room_id, quantity, since, until, agg)
         except ValueError as error:
             raise HTTPException(422, str(error)) from None
-        view = room_view(room, catalog, {}, services.now(), [])
-        return {"room": room_id, "quantity": quantity, "from": since, "to": until, "agg": agg,
-                "limits": view["limits"], "series": [dataclasses.asdict(s) for s in series]}
+        view = room_view(room, [], {}, services.now(), [])
+        return JSONResponse({"room": room_id, "quantity": quantity, "from": since, "to": until, "agg": agg,
+                             "limits": view["limits"], "series": [dataclasses.asdict(s) for s in series]})
 
     @router.get("/stream", tags=["live"])
     def stream(_: reader, readings: bool = True) -> StreamingResponse:

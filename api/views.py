@@ -8,6 +8,7 @@ reading, else `normal`. A stale value is shown with its age, never as fresh.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -45,9 +46,15 @@ def _usable_value(info: PointInfo, reading: Reading | None, now: float) -> float
     return float(reading.value)
 
 
-def room_view(room: Room, catalog: PointCatalog, latest: Mapping[str, Reading], now: float,
+def points_by_room(catalog: PointCatalog) -> dict[str, list[PointInfo]]:
+    rooms: dict[str, list[PointInfo]] = {}
+    for info in catalog:
+        rooms.setdefault(info.room, []).append(info)
+    return rooms
+
+
+def room_view(room: Room, points: list[PointInfo], latest: Mapping[str, Reading], now: float,
               alarms: Iterable[tuple[AlarmDefinition, AlarmStatus]]) -> dict[str, Any]:
-    points = [info for info in catalog if info.room == room.id]
     climate: dict[str, list[float]] = {"temperature": [], "humidity": []}
     flags: dict[str, bool | None] = {}
     for info in points:
@@ -65,12 +72,10 @@ def room_view(room: Room, catalog: PointCatalog, latest: Mapping[str, Reading], 
     temperature = sum(climate["temperature"]) / len(climate["temperature"]) if climate["temperature"] else None
     humidity = sum(climate["humidity"]) / len(climate["humidity"]) if climate["humidity"] else None
     own = [(d, s) for d, s in alarms if d.room == room.id and s.state is not AlarmState.NORMAL]
-    limits = effective_limits(room)
     return {
         "id": room.id, "name": room.name or room.id, "building": room.building, "floor": room.floor,
         "profile": room.profile,
-        "limits": {field: {"value": getattr(limits, field), "source": limits.source_of(field)}
-                   for field in ("t_min", "t_max", "rh_min", "rh_max", "t_daily_range", "rh_daily_range")},
+        "limits": limits_view(room),
         "temperature": None if temperature is None else round(temperature, 2),
         "humidity": None if humidity is None else round(humidity, 2),
         "dew_point": None if temperature is None or humidity is None else round(dew_point(temperature, humidity), 2),
@@ -79,6 +84,14 @@ def room_view(room: Room, catalog: PointCatalog, latest: Mapping[str, Reading], 
         "alarms": {"active": len(own), "unacknowledged": sum(1 for _, s in own if s.state.unacknowledged),
                    "worst": min((s.priority for _, s in own), key=lambda p: p.rank).value if own else None},
     }
+
+
+@functools.lru_cache(maxsize=4096)
+def limits_view(room: Room) -> dict[str, dict[str, Any]]:
+    """A room's limits with their sources: the config is immutable, so computed once per room."""
+    limits = effective_limits(room)
+    return {field: {"value": getattr(limits, field), "source": limits.source_of(field)}
+            for field in ("t_min", "t_max", "rh_min", "rh_max", "t_daily_range", "rh_daily_range")}
 
 
 def room_status(own: list[tuple[AlarmDefinition, AlarmStatus]], no_data: bool) -> str:
