@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?= python3
-APT_PACKAGES := influxdb mosquitto mosquitto-clients socat
+APT_PACKAGES := influxdb mosquitto mosquitto-clients socat chromium
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test check lint typecheck deps system-deps schema clean
@@ -18,7 +18,7 @@ test: deps
 check: deps lint typecheck
 
 lint:
-	$(VENV)/bin/ruff check stackwatch collector simulators alarms api tests bench
+	$(VENV)/bin/ruff check stackwatch collector simulators alarms api dashboards tests bench
 
 typecheck:
 	$(VENV)/bin/mypy

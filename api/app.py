@@ -22,8 +22,10 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from alarms.notify.acknowledge import Outcome
+from dashboards import WEB
 from stackwatch.config.api import ApiConfig
 
 from .metrics import exposition
@@ -157,6 +159,8 @@ def create_app(config: ApiConfig, services: ApiServices, require: Require,
             return JSONResponse({"detail": "`from` and `text` or `subject` are required"}, status_code=422)
         return _reply(acknowledger.by_reply("email", sender, _first_lines(text), now()))
 
+    if WEB.is_dir():  # last: every API route above wins over a file of the same name
+        app.mount("/", StaticFiles(directory=WEB, html=True), name="dashboard")
     return app
 
 

@@ -543,6 +543,9 @@ class ApiKeyOut(BaseModel):
     revoked: float | None
 
 
+TOKEN_COOKIE = "stackwatch_token"
+
+
 def _remote(request: Request) -> str:
     return request.client.host if request.client else ""
 
@@ -593,7 +596,12 @@ class AuthDeps:
         store = self.store
 
         def dependency(request: Request, bearer: Bearer, api_key: ApiKey) -> Principal:
-            principal = store.principal(_secret(bearer, api_key), _remote(request))
+            secret = _secret(bearer, api_key)
+            if not secret and request.method in ("GET", "HEAD"):
+                # The dashboard's EventSource cannot send headers; a cookie is accepted for reads only, so a
+                # forged cross-site form can never act with it.
+                secret = request.cookies.get(TOKEN_COOKIE, "")
+            principal = store.principal(secret, _remote(request))
             if principal is None:
                 raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not authenticated",
                                     headers={"WWW-Authenticate": "Bearer"})
