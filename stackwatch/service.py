@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import signal
 from collections.abc import Sequence
@@ -56,6 +57,7 @@ STATUS_INTERVAL = 60.0
 class Service:
     def __init__(self, config: SiteConfig, config_path: str | Path, clock: Clock | None = None) -> None:
         self.config = config
+        self.config_path = config_path
         self.clock = clock or SystemClock()
         self.state_dir = resolve_state_dir(config, config_path)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -162,7 +164,18 @@ class Service:
         with contextlib.suppress(SystemExit):
             await server.serve()
 
+    def _audit_start(self) -> None:
+        """Which site file the service runs on, by hash; a different one than last time is a config change."""
+        digest = hashlib.sha256(Path(self.config_path).read_bytes()).hexdigest()
+        starts = self.audit.rows(action="service.start", limit=100_000)
+        previous = starts[-1].detail.get("config_sha256") if starts else None
+        if previous is not None and previous != digest:
+            self.audit.append("system", "config.change", str(self.config_path),
+                              detail={"from_sha256": previous, "to_sha256": digest})
+        self.audit.append("system", "service.start", str(self.config_path), detail={"config_sha256": digest})
+
     async def start(self) -> None:
+        self._audit_start()
         await self.writer.start()
         if self.alarm_publisher is not None:
             self.alarm_publisher.start()

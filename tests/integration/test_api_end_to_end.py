@@ -115,7 +115,7 @@ def test_roles_an_acknowledgement_and_the_audit_trail(archive: Archive, admin: h
     assert audit["verification"]["ok"], audit["verification"]
     actions = [(row["actor"], row["action"]) for row in audit["rows"]]
     assert ("admin", "login.success") in actions and ("admin", "alarm.acknowledge") in actions
-    assert ("admin", "user.add") in actions
+    assert ("admin", "user.add") in actions and ("system", "service.start") in actions
     verified = subprocess.run([sys.executable, "-m", "stackwatch", "audit", "verify", "--config", str(archive.config)],
                               env=archive.env, cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert verified.returncode == 0 and "intact" in verified.stdout, verified.stdout + verified.stderr
