@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?= python3
-APT_PACKAGES := influxdb mosquitto mosquitto-clients socat chromium
+APT_PACKAGES := influxdb mosquitto mosquitto-clients socat chromium fonts-wqy-microhei
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test check lint typecheck deps system-deps schema clean

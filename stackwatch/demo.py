@@ -1,4 +1,4 @@
-"""`make demo`: a simulated district archive with real InfluxDB, mosquitto, Modbus and MQTT devices.
+"""`make demo`: a simulated district archive with real InfluxDB, mosquitto, Modbus and MQTT devices, and the dashboard.
 
 Starts influxd and mosquitto (private, on loopback), the device simulators and
 the service as child processes, prints where to look, shows the latest value
@@ -83,8 +83,10 @@ stackwatch demo: a simulated district archive (2 buildings, 8 stack rooms, 17 de
   scenarios  mosquitto_pub -p {MQTT_PORT} -t stackwatch-sim/district-archive/control \\
                -m '{{"scenario": "fire-in-room", "room": "main-1-paper"}}'
              (also hvac-failure, flapping-humidity, water-leak, door-forced, gateway-down; "on": false ends one)
-  API        http://127.0.0.1:{API_PORT}/healthz  (acknowledge links /ack/…; OpenAPI at /docs)
-  dashboard  not built yet (issue 6); values and active alarms are shown below.
+  DASHBOARD  http://127.0.0.1:{API_PORT}/
+             user admin, password in {STATE / "admin-password"} (written at the first start)
+  API        http://127.0.0.1:{API_PORT}/docs  (OpenAPI; /healthz, /readyz, /metrics)
+Values and active alarms are also shown below.
 Ctrl-C stops everything.
 """, flush=True)
         while all(child.poll() is None for child in children):
