@@ -1,0 +1,1 @@
+"""Inspectors' reports: compliance figures and preservation metrics (issue 7)."""
