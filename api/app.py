@@ -31,6 +31,7 @@ from stackwatch.config.api import ApiConfig
 from .metrics import exposition
 from .routes import Require, build_router
 from .routes_alarms import build_alarm_router
+from .routes_reports import build_report_router
 from .services import ApiServices
 
 Now = Callable[[], float]
@@ -53,6 +54,7 @@ def create_app(config: ApiConfig, services: ApiServices, require: Require,
     now: Now = services.now
     app.include_router(build_router(services, require))
     app.include_router(build_alarm_router(services, require))
+    app.include_router(build_report_router(services, require))
     for router in extra_routers:
         app.include_router(router)
 

@@ -49,3 +49,4 @@ class ApiServices:
     audit: Audit | None = None
     health: Callable[[], dict[str, dict[str, Any]]] = lambda: {}
     metrics: Callable[[], list[Sample]] = list
+    config_digest: str = ""  # SHA-256 of the site file: reports say which limits they were checked against

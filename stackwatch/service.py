@@ -142,7 +142,8 @@ class Service:
             alarms=self.alarms, acknowledger=self.acknowledger, audit=self.audit,
             history=HistoryQuery(InfluxClient(self.config.storage.influxdb), self.catalog,
                                  timezone=self.config.site.timezone),
-            health=lambda: health(parts), metrics=lambda: metrics(parts))
+            health=lambda: health(parts), metrics=lambda: metrics(parts),
+            config_digest=hashlib.sha256(Path(self.config_path).read_bytes()).hexdigest())
         auth = make_auth(self.users, settings)
         app = create_app(settings, services, auth.require, extra_routers=(auth.router, auth.users_router))
         self._api_server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,

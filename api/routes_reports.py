@@ -1,0 +1,54 @@
+"""Report routes (inspector, admin): the environmental compliance report as JSON or CSV."""
+
+# No `from __future__ import annotations`: FastAPI must see the route annotations, which name local
+# dependency aliases, as objects.
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from reports.cli import integrity, render
+from reports.environment import compliance_report
+
+from .audit import AuditTrail
+from .history import parse_time
+from .model import Principal
+from .services import ApiServices
+
+Require = Callable[[str], Any]
+
+
+def build_report_router(services: ApiServices, require: Require) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/reports")
+    inspector = Annotated[Principal, Depends(require("reports"))]
+
+    @router.get("/compliance", tags=["reports"])
+    def compliance(_: inspector,
+                   start: Annotated[str, Query(alias="from", description="ISO 8601 with zone, or now-30d")],
+                   end: Annotated[str | None, Query(alias="to", description="ISO 8601 with zone")] = None,
+                   room: Annotated[list[str] | None, Query(description="room ids; default every room")] = None,
+                   format: Literal["json", "csv"] = "json") -> Response:
+        """Per room: share of time within limits, min/mean/max, excursions, daily fluctuation, completeness,
+        TWPI/EMC/mould risk, every alarm with its acknowledgement; the audit chain's state and the config hash."""
+        if services.history is None:
+            raise HTTPException(503, "reports need InfluxDB")
+        now = services.now()
+        try:
+            since = parse_time(start, now)
+            until = parse_time(end, now) if end else now
+            report = compliance_report(
+                services.config, services.history,
+                services.alarms.journal.events(since=since, until=until, limit=10_000_000) if services.alarms else [],
+                since, until, rooms=room, generated=now,
+                integrity=integrity(services.audit if isinstance(services.audit, AuditTrail) else None,
+                                    services.config_digest))
+        except KeyError as error:
+            raise HTTPException(404, str(error)) from None
+        except ValueError as error:
+            raise HTTPException(422, str(error)) from None
+        if format == "csv":
+            return PlainTextResponse(render(report, "csv"), media_type="text/csv")
+        return JSONResponse(report)
+
+    return router
