@@ -8,11 +8,12 @@ disabled flags are read per request, not cached in tokens.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import getpass
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +35,25 @@ def _paths(config_path: str) -> tuple[Path, Path]:
     return state_dir / config.api.users, state_dir
 
 
-def _store(args: argparse.Namespace, must_exist: bool = False) -> UserStore:
+def _store(args: argparse.Namespace, must_exist: bool = False) -> contextlib.AbstractContextManager[UserStore]:
     path, _ = _paths(args.config)
     return _open(args, path, must_exist)
 
 
-def _open(args: argparse.Namespace, path: Path, must_exist: bool) -> UserStore:
+@contextlib.contextmanager
+def _open(args: argparse.Namespace, path: Path, must_exist: bool) -> Iterator[UserStore]:
+    """The users store with its audit trail, both closed when the command is done."""
     if must_exist and not path.exists():
         raise ConfigError(args.config, [f"no users database at {path}: the service creates it (and the first "
                                         "admin) at its first start, or add a user with `stackwatch users add`"])
     config = load_config(args.config)
-    return UserStore(path, audit=AuditTrail(path.parent / config.api.audit), config=config.api)
+    audit = AuditTrail(path.parent / config.api.audit)
+    store = UserStore(path, audit=audit, config=config.api)
+    try:
+        yield store
+    finally:
+        store.close()
+        audit.close()
 
 
 def _actor() -> str:
@@ -72,24 +81,18 @@ def _when(ts: float | None) -> str:
 
 
 def _cmd_add(args: argparse.Namespace) -> int:
-    store = _store(args)
-    try:
+    with _store(args) as store:
         if store.user(args.name) is not None:  # before the prompts: do not ask for a password to no avail
             raise UserError(f"user {args.name!r} already exists")
         store.add_user(args.name, args.role, _password(args, args.name), actor=_actor())
-    finally:
-        store.close()
     print(f"added {args.name} ({args.role})")
     return 0
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    store = _store(args, must_exist=True)
-    try:
+    with _store(args, must_exist=True) as store:
         users = store.list_users()
         keys = {u.name: [k for k in store.list_api_keys(u.name) if k.revoked is None] for u in users}
-    finally:
-        store.close()
     if args.json:
         print(json.dumps([{"name": u.name, "role": u.role.value, "disabled": u.disabled, "created": u.created,
                            "apikeys": [{"id": k.id, "label": k.label, "created": k.created} for k in keys[u.name]]}
@@ -105,44 +108,32 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_disable(args: argparse.Namespace) -> int:
-    store = _store(args, must_exist=True)
-    try:
+    with _store(args, must_exist=True) as store:
         store.disable_user(args.name, _actor(), reason=args.reason)
-    finally:
-        store.close()
     print(f"disabled {args.name}: its login sessions ended, its API keys stop working")
     return 0
 
 
 def _cmd_enable(args: argparse.Namespace) -> int:
-    store = _store(args, must_exist=True)
-    try:
+    with _store(args, must_exist=True) as store:
         store.enable_user(args.name, _actor())
-    finally:
-        store.close()
     print(f"enabled {args.name}")
     return 0
 
 
 def _cmd_role(args: argparse.Namespace) -> int:
-    store = _store(args, must_exist=True)
-    try:
+    with _store(args, must_exist=True) as store:
         store.set_role(args.name, args.role, _actor())
-    finally:
-        store.close()
     print(f"{args.name} is now {args.role}")
     return 0
 
 
 def _cmd_passwd(args: argparse.Namespace) -> int:
     path, state_dir = _paths(args.config)
-    store = _open(args, path, must_exist=True)
-    try:
+    with _open(args, path, must_exist=True) as store:
         if store.user(args.name) is None:
             raise UserError(f"no user {args.name!r}")
         store.set_password(args.name, _password(args, args.name), _actor())
-    finally:
-        store.close()
     print(f"password of {args.name} changed; its login sessions ended")
     first = state_dir / ADMIN_PASSWORD_FILE
     if args.name == "admin" and first.exists():  # it no longer opens anything; leave no stale secret behind
@@ -152,11 +143,8 @@ def _cmd_passwd(args: argparse.Namespace) -> int:
 
 
 def _cmd_apikey(args: argparse.Namespace) -> int:
-    store = _store(args, must_exist=True)
-    try:
+    with _store(args, must_exist=True) as store:
         secret = store.create_api_key(args.name, args.label, _actor())
-    finally:
-        store.close()
     print(secret)
     print(f"API key {key_id(secret)} for {args.name} ({args.label.strip()}): shown only now, store it safely; "
           "send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`", file=sys.stderr)
@@ -164,11 +152,8 @@ def _cmd_apikey(args: argparse.Namespace) -> int:
 
 
 def _cmd_revoke(args: argparse.Namespace) -> int:
-    store = _store(args, must_exist=True)
-    try:
+    with _store(args, must_exist=True) as store:
         store.revoke_api_key(args.name, args.key, _actor())
-    finally:
-        store.close()
     print(f"revoked API key {args.key} of {args.name}")
     return 0
 
