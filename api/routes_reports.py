@@ -8,10 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from reports.cli import integrity, render
-from reports.environment import compliance_report
+from reports.cli import render
+from reports.gather import from_services, gather
 
-from .audit import AuditTrail
 from .history import parse_time
 from .model import Principal
 from .services import ApiServices
@@ -37,12 +36,7 @@ def build_report_router(services: ApiServices, require: Require) -> APIRouter:
         try:
             since = parse_time(start, now)
             until = parse_time(end, now) if end else now
-            report = compliance_report(
-                services.config, services.history,
-                services.alarms.journal.events(since=since, until=until, limit=10_000_000) if services.alarms else [],
-                since, until, rooms=room, generated=now,
-                integrity=integrity(services.audit if isinstance(services.audit, AuditTrail) else None,
-                                    services.config_digest))
+            report = gather(services.config, from_services(services), since, until, rooms=room, generated=now)
         except KeyError as error:
             raise HTTPException(404, str(error)) from None
         except ValueError as error:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import json
 import sys
@@ -16,27 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from alarms.cli import explained
-from alarms.journal import Journal
-from api.audit import AuditTrail
-from api.history import HistoryQuery, parse_time
-from stackwatch.catalog import PointCatalog
+from api.history import parse_time
 from stackwatch.config import load_config
-from stackwatch.config.loader import resolve_state_dir
-from stackwatch.store.influx import InfluxClient
 
-from .environment import compliance_report, csv_rows
-
-
-def integrity(audit: AuditTrail | None, config_digest: str) -> dict[str, Any]:
-    """What the figures can be trusted on: the audit chain's state and the site file the limits came from."""
-    result: dict[str, Any] = {"config_sha256": config_digest}
-    if audit is not None:
-        verification = audit.verify()
-        seq, head = audit.head()
-        result["audit"] = {"ok": verification.ok, "rows": verification.rows,
-                           "first_broken": verification.first_broken, "reason": verification.reason,
-                           "head_seq": seq, "head_hash": head}
-    return result
+from .environment import csv_rows
+from .gather import report_from_files
 
 
 def render(report: dict[str, Any], fmt: str) -> str:
@@ -49,7 +32,6 @@ def render(report: dict[str, Any], fmt: str) -> str:
 
 def _cmd_compliance(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    state = resolve_state_dir(config, args.config)
     now = time.time()
     try:
         start = parse_time(args.start, now)
@@ -57,20 +39,8 @@ def _cmd_compliance(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2
-    history = HistoryQuery(InfluxClient(config.storage.influxdb), PointCatalog.from_config(config),
-                           timezone=config.site.timezone)
-    journal_path = state / config.alarms.journal
-    events = []
-    if journal_path.exists():
-        journal = Journal(journal_path, readonly=True)
-        events = journal.events(since=start, until=end, limit=10_000_000)
-        journal.close()
-    audit_path = state / config.api.audit
-    audit = AuditTrail(audit_path, readonly=True) if audit_path.exists() else None
-    digest = hashlib.sha256(Path(args.config).read_bytes()).hexdigest()
     try:
-        report = compliance_report(config, history, events, start, end, rooms=args.room or None,
-                                   integrity=integrity(audit, digest), generated=now)
+        report = report_from_files(config, args.config, start, end, rooms=args.room, generated=now)
     except (KeyError, ValueError) as error:
         print(f"refused: {error}", file=sys.stderr)
         return 2
