@@ -176,7 +176,8 @@ class Journal:
         return max(int(row["value"]) if row else 1, (top or 0) + 1)
 
     def events(self, *, alarm: str | None = None, occurrence: int | None = None, since: float | None = None,
-               until: float | None = None, after_seq: int = 0, limit: int = 1000) -> list[AlarmEvent]:
+               until: float | None = None, after_seq: int = 0, limit: int = 1000,
+               kinds: Sequence[EventKind] | None = None) -> list[AlarmEvent]:
         clauses: list[str] = ["seq > ?"]
         params: list[object] = [after_seq]
         for column, value, op in (("alarm", alarm, "="), ("occurrence", occurrence, "="), ("ts", since, ">="),
@@ -184,9 +185,25 @@ class Journal:
             if value is not None:
                 clauses.append(f"{column} {op} ?")
                 params.append(value)
+        if kinds is not None:
+            clauses.append(f"kind IN ({','.join('?' * len(kinds))})")
+            params += [kind.value for kind in kinds]
         sql = f"SELECT * FROM events WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?"
         with self._lock:
             rows = self._db.execute(sql, (*params, limit)).fetchall()
+        return [_event_from_row(row) for row in rows]
+
+    def latest_before(self, ts: float, kinds: Sequence[EventKind] | None = None) -> list[AlarmEvent]:
+        """Each alarm's last event (of `kinds`, default any) before `ts`: how things stood when a period began."""
+        where = "ts < ?"
+        params: list[object] = [ts]
+        if kinds is not None:
+            where += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params += [kind.value for kind in kinds]
+        sql = (f"SELECT * FROM events WHERE seq IN (SELECT max(seq) FROM events WHERE {where} GROUP BY alarm) "
+               "ORDER BY seq")
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
         return [_event_from_row(row) for row in rows]
 
     def count_events(self, kind: EventKind | None = None) -> int:

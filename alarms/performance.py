@@ -163,6 +163,10 @@ class AlarmPerformance:
             "priority_distribution": self._priority_distribution(),
         }
 
+    def chattered(self) -> dict[str, int]:
+        """Every alarm that chattered in the period, with its number of chattering episodes (for reports)."""
+        return dict(sorted(self._episodes_by_alarm.items()))
+
     def retained(self) -> dict[str, int]:
         """How much is held in memory, so a long-running service can show that it stays bounded."""
         return {

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alarms.journal import Journal
+from alarms.model import AlarmState, EventKind
 from alarms.notify.store import NotifyStore
 from api.audit import AuditTrail
 from api.history import HistoryQuery
@@ -25,6 +26,7 @@ from stackwatch.config.loader import resolve_state_dir
 from stackwatch.config.model import SiteConfig
 from stackwatch.store.influx import InfluxClient
 
+from .alarm_report import AlarmContext, notifications_by_ticket
 from .environment import RoomHistory, compliance_report
 
 if TYPE_CHECKING:
@@ -90,6 +92,24 @@ def from_services(services: ApiServices) -> Sources:
                    config_digest=services.config_digest)
 
 
+def alarm_context(journal: Journal | None, notify: NotifyStore | None, start: float) -> AlarmContext:
+    """How the alarms stood when the period began, and every message the notifier sent or tried."""
+    before = journal.latest_before(start) if journal else []
+    open_tickets = sorted({e.occurrence for e in before if e.state is not AlarmState.NORMAL and e.occurrence})
+    raised_before = [raised for ticket in open_tickets if journal
+                     for raised in journal.events(occurrence=ticket, kinds=[EventKind.RAISED], limit=1)]
+    hidden_before = [event for kinds in ((EventKind.SHELVED, EventKind.UNSHELVED),
+                                         (EventKind.OUT_OF_SERVICE, EventKind.IN_SERVICE)) if journal
+                     for event in journal.latest_before(start, kinds) if event.kind is kinds[0]]
+    notifications = {}
+    if notify is not None:
+        since = min([start, *(e.ts for e in raised_before)])
+        notifications = notifications_by_ticket(notify.deliveries(limit=MAX_EVENTS),
+                                                notify.attempts(since=since, limit=MAX_EVENTS))
+    return AlarmContext(before=before, raised_before=raised_before, hidden_before=hidden_before,
+                        notifications=notifications)
+
+
 def gather(config: SiteConfig, sources: Sources, start: float, end: float, *, rooms: Sequence[str] | None = None,
            generated: float | None = None) -> dict[str, Any]:
     """The complete compliance report for `rooms` (default every room) over [start, end).
@@ -97,7 +117,8 @@ def gather(config: SiteConfig, sources: Sources, start: float, end: float, *, ro
     KeyError for an unknown room, ValueError for an empty period."""
     events = sources.journal.events(since=start, until=end, limit=MAX_EVENTS) if sources.journal else []
     return compliance_report(config, sources.history, events, start, end, rooms=rooms or None,
-                             integrity=integrity(sources.audit, sources.config_digest), generated=generated)
+                             integrity=integrity(sources.audit, sources.config_digest), generated=generated,
+                             context=alarm_context(sources.journal, sources.notify, start))
 
 
 def report_from_files(config: SiteConfig, config_path: str | Path, start: float, end: float, *,

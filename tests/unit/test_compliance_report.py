@@ -106,7 +106,8 @@ def test_alarm_history_names_who_acknowledged_and_how_fast() -> None:
 
 def test_csv_has_one_line_per_room_with_the_key_figures() -> None:
     rows = list(csv.reader(io.StringIO(render(report(), "csv"))))
-    assert rows[0][:3] == ["room", "name", "profile"] and rows[1][0] == "r1" and len(rows) == 2
+    assert rows[0][:3] == ["room", "name", "profile"] and rows[1][0] == "r1" and rows[2] == []
+    assert rows[1][-2:] == ["1h rollup 1h", "1h rollup 1h"]  # which resolution the figures came from
 
 
 def test_unknown_rooms_and_empty_periods_are_refused() -> None:
