@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from reports.cli import render
 from reports.gather import from_services, gather
+from reports.pdf import FontUnavailable, report_pdf
 
 from .history import parse_time
 from .model import Principal
@@ -27,7 +28,8 @@ def build_report_router(services: ApiServices, require: Require) -> APIRouter:
                    start: Annotated[str, Query(alias="from", description="ISO 8601 with zone, or now-30d")],
                    end: Annotated[str | None, Query(alias="to", description="ISO 8601 with zone")] = None,
                    room: Annotated[list[str] | None, Query(description="room ids; default every room")] = None,
-                   format: Literal["json", "csv"] = "json") -> Response:
+                   format: Literal["json", "csv", "pdf"] = "json",
+                   lang: Annotated[Literal["zh", "en"], Query(description="language of the PDF")] = "en") -> Response:
         """Per room: share of time within limits, min/mean/max, excursions, daily fluctuation, completeness,
         TWPI/EMC/mould risk, every alarm with its acknowledgement; the audit chain's state and the config hash."""
         if services.history is None:
@@ -41,6 +43,13 @@ def build_report_router(services: ApiServices, require: Require) -> APIRouter:
             raise HTTPException(404, str(error)) from None
         except ValueError as error:
             raise HTTPException(422, str(error)) from None
+        if format == "pdf":
+            try:
+                pdf = report_pdf(report, services.history, lang)
+            except FontUnavailable as error:
+                raise HTTPException(503, str(error)) from None
+            return Response(pdf, media_type="application/pdf",
+                            headers={"Content-Disposition": 'inline; filename="compliance.pdf"'})
         if format == "csv":
             return PlainTextResponse(render(report, "csv"), media_type="text/csv")
         return JSONResponse(report)

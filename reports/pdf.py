@@ -57,7 +57,8 @@ FONT_CANDIDATES = (
 FALLBACK_FONT = "Helvetica"
 QUANTITIES = (("temperature", "unit_t"), ("humidity", "unit_rh"))
 # Sections of the dict laid out by this module; any other top-level key with content gets the generic layout.
-_HANDLED = frozenset({"site", "period", "generated", "rooms", "alarm_history", "integrity", "lang", "format"})
+_HANDLED = frozenset({"site", "period", "generated", "rooms", "alarm_history", "integrity", "lang", "format",
+                      "key_figures", "scope", "alarm_performance", "fire_and_security"})
 _TIME_KEYS = frozenset({"start", "end", "raised", "acknowledged", "cleared", "at", "until", "from", "to", "ts",
                         "time", "sent", "since", "generated", "returned", "shelved", "unshelved", "expires"})
 MAX_GAPS = 40
@@ -113,7 +114,7 @@ def chart_series(history: Any, rooms: Iterable[str], start: float, end: float) -
         found[room] = {}
         for quantity, _ in QUANTITIES:
             try:
-                parts = history.room(room, quantity, start, end, "1h", limit=1_000_000)
+                parts = history.room(room, quantity, start, end, "1h")
             except KeyError:  # the room has no such sensor at all
                 parts = []
             found[room][quantity] = merge_sensors([series.rows for series in parts])
@@ -169,7 +170,7 @@ class _Format:
         """An enumerated value (rating, priority, side) in the report's language when there is a label."""
         if not isinstance(value, str):
             return self.num(value)
-        key = "low_priority" if value == "low" else value
+        key = {"low": "low_priority", "high": "high_priority"}.get(value, value)
         return label(key, self.lang) if known(key) else value
 
     def value(self, key: str, value: Any) -> str:
@@ -182,6 +183,8 @@ class _Format:
             if "share" in key or "ratio" in key or ("percent" in key and value <= 1):
                 return self.pct(value)
             return self.num(value, 2)
+        if isinstance(value, list) and not any(isinstance(v, dict | list) for v in value):
+            return ", ".join(self.num(v) for v in value) if value else "–"
         if isinstance(value, dict | list):
             text = json.dumps(value, ensure_ascii=False, default=str)
             return text if len(text) <= 160 else text[:157] + "…"
@@ -263,7 +266,10 @@ def _first_page(report: Mapping[str, Any], f: _Format, s: _Styles) -> list[Flowa
     audit = (report.get("integrity") or {}).get("audit")
     facts.append((f.t("audit_chain"), _audit_text(audit, f)))
     story += [_pairs(s, facts, 40 * mm), Spacer(1, 8), _p(f.t("key_figures"), s.h1)]
-    header = [f.t("room"), f.t("profile")] + [f.t(name) for _, name in _KEY_COLUMNS]
+    columns: tuple[tuple[str, str], ...] = _KEY_COLUMNS
+    if any("alarms" in room.get("key_figures", {}) for room in report.get("rooms", [])):
+        columns = (*columns, ("alarms", "alarms"))
+    header = [f.t("room"), f.t("profile")] + [f.t(name) for _, name in columns]
     rows: list[list[str]] = []
     shading: list[tuple[int, int, Any]] = []
     needing: list[str] = []
@@ -271,8 +277,11 @@ def _first_page(report: Mapping[str, Any], f: _Format, s: _Styles) -> list[Flowa
         key = room.get("key_figures", {})
         row = [f"{room.get('name', room.get('room'))}", str(room.get("profile", ""))]
         flagged = False
-        for col, (field, _) in enumerate(_KEY_COLUMNS, start=2):
+        for col, (field, _) in enumerate(columns, start=2):
             value = key.get(field)
+            if field == "alarms":
+                row.append(f.num(value))
+                continue
             row.append(f.num(value) if field in ("twpi", "mould_risk_days") else f.pct(value))
             colour = _attention(field, value)
             if colour is not None:
@@ -281,7 +290,7 @@ def _first_page(report: Mapping[str, Any], f: _Format, s: _Styles) -> list[Flowa
         rows.append(row)
         if flagged:
             needing.append(str(room.get("name", room.get("room"))))
-    widths = [34 * mm, 18 * mm] + [(CONTENT_W - 52 * mm) / len(_KEY_COLUMNS)] * len(_KEY_COLUMNS)
+    widths = [34 * mm, 18 * mm] + [(CONTENT_W - 52 * mm) / len(columns)] * len(columns)
     story += [_table(s, header, rows, widths, shading), Spacer(1, 4), _p(f.t("key_figures_note"), s.small),
               Spacer(1, 6), _p(f.t("attention"), s.h2),
               _p(", ".join(needing) if needing else f.t("no_attention"), s.body)]
@@ -384,14 +393,19 @@ def _gaps(gaps: Sequence[Sequence[float]], f: _Format, s: _Styles) -> list[Flowa
     return [*story, Spacer(1, 4)]
 
 
-_ALARM_COLUMNS = ("ticket", "alarm", "priority", "raised", "acknowledged", "acknowledged_by", "comment", "cleared")
+_ALARM_COLUMNS = ("ticket", "alarm", "room", "priority", "raised", "acknowledged", "acknowledged_by", "comment",
+                  "cleared")
+_ALARM_DONE = ("alarms", "time_to_acknowledge", "shelved_or_out_of_service", "safety_events", "notifications",
+               "resolution")
 
 
-def _alarm_history(history: Mapping[str, Any], f: _Format, s: _Styles) -> list[Flowable]:
+def _alarm_history(history: Mapping[str, Any], f: _Format, s: _Styles, *, safety: bool) -> list[Flowable]:
+    """Every alarm with its response and messages; time to acknowledge; shelving. `safety`: also the fire and
+    security log (when the report has no section of its own for it)."""
     story: list[Flowable] = [_p(f.t("alarm_history"), s.h1)]
     alarms = history.get("alarms") or []
     if alarms:
-        columns = list(_ALARM_COLUMNS)
+        columns = [c for c in _ALARM_COLUMNS if any(c in a for a in alarms)]
         if any("notifications" in a for a in alarms):
             columns.append("notifications")
         rows = []
@@ -409,20 +423,21 @@ def _alarm_history(history: Mapping[str, Any], f: _Format, s: _Styles) -> list[F
         story += [_p(f"{f.t('alarms')} ({len(alarms)})", s.h2), _table(s, [f.t(c) for c in columns], rows)]
     else:
         story.append(_p(f.t("no_alarms"), s.body))
+    summary = history.get("notifications")
+    if isinstance(summary, Mapping):
+        story += _generic("notifications", summary, f, s, depth=1)
     waits = history.get("time_to_acknowledge")
     if isinstance(waits, Mapping) and waits:
-        rows = [[f.word(priority), f.num(v.get("alarms")), f.num(v.get("acknowledged")),
-                 f.duration(v.get("median_seconds_to_acknowledge")), f.duration(v.get("p90_seconds_to_acknowledge"))]
-                for priority, v in waits.items() if isinstance(v, Mapping)]
-        story += [_p(f.t("time_to_acknowledge"), s.h2),
-                  _table(s, [f.t("priority"), f.t("alarms"), f.t("acknowledged"),
-                             f.t("median_seconds_to_acknowledge"), f.t("p90_seconds_to_acknowledge")], rows)]
-    for key in ("shelved_or_out_of_service", "safety_events"):
-        if key in history:
-            story += [_p(f.t(key), s.h1 if key == "safety_events" else s.h2), *_records(history[key], f, s)]
+        story += _generic("time_to_acknowledge", waits, f, s, depth=1)
+    if "shelved_or_out_of_service" in history:
+        story += [_p(f.t("shelved_or_out_of_service"), s.h2), *_records(history["shelved_or_out_of_service"], f, s)]
+    if safety and "safety_events" in history:
+        story += [_p(f.t("safety_events"), s.h1), *_records(history["safety_events"], f, s)]
     for key, value in history.items():
-        if key not in ("alarms", "time_to_acknowledge", "shelved_or_out_of_service", "safety_events"):
+        if key not in _ALARM_DONE:
             story += _generic(key, value, f, s, depth=1)
+    if history.get("resolution"):
+        story.append(_p(f"{f.t('resolution')}: {history['resolution']}", s.small))
     return story
 
 
@@ -463,7 +478,15 @@ def _generic(key: str, value: Any, f: _Format, s: _Styles, depth: int = 0) -> li
     story: list[Flowable] = []
     if key:
         story.append(_p(f.t(key), s.h1 if depth == 0 else s.h2))
-    if isinstance(value, Mapping):
+    if isinstance(value, Mapping) and value and all(
+            isinstance(v, Mapping) and v and not any(isinstance(x, Mapping | list) for x in v.values())
+            for v in value.values()):
+        columns: list[str] = []
+        for inner in value.values():
+            columns += [k for k in inner if k not in columns]
+        rows = [[f.word(k), *(f.value(c, inner.get(c)) for c in columns)] for k, inner in value.items()]
+        story.append(_table(s, ["", *(f.t(c) for c in columns)], rows))
+    elif isinstance(value, Mapping):
         scalars = [(f.t(k), f.value(k, v)) for k, v in value.items()
                    if not isinstance(v, Mapping | list) or (isinstance(v, list) and not v)]
         if scalars:
@@ -499,6 +522,14 @@ def _integrity(report: Mapping[str, Any], f: _Format, s: _Styles) -> list[Flowab
         preservation = room.get("preservation")
         if isinstance(preservation, Mapping) and preservation.get("source"):
             resolutions.setdefault(f.t("preservation"), f"{f.t('chart_resolution')}; {preservation['source']}")
+    bases: dict[str, dict[str, list[str]]] = {}
+    for room in report.get("rooms", []):
+        for figure, basis in (room.get("key_figures_resolution") or {}).items():
+            bases.setdefault(figure, {}).setdefault(str(basis), []).append(str(room.get("room")))
+    for figure, texts in bases.items():
+        for text, rooms in texts.items():
+            where = "" if len(texts) == 1 else f" ({', '.join(rooms)})"
+            resolutions[f.t(figure) + where] = text
     resolutions[f.t("charts")] = f.t("chart_resolution")
     story += [_p(f.t("resolutions"), s.h2), _pairs(s, list(resolutions.items()))]
     return story
@@ -517,9 +548,15 @@ def render_pdf(report: Mapping[str, Any], series: Mapping[str, Mapping[str, Sequ
     story = _first_page(report, f, s)
     for room in report.get("rooms", []):
         story += [PageBreak(), *_room(room, series.get(str(room.get("room")), {}), report, f, s)]
+    performance = report.get("alarm_performance")
+    if isinstance(performance, Mapping):
+        story += [PageBreak(), *_generic("alarm_performance", performance, f, s)]
     history = report.get("alarm_history")
     if isinstance(history, Mapping):
-        story += [PageBreak(), *_alarm_history(history, f, s)]
+        story += [PageBreak(), *_alarm_history(history, f, s, safety="fire_and_security" not in report)]
+    security = report.get("fire_and_security")
+    if security is not None:
+        story += [CondPageBreak(60 * mm), *_generic("fire_and_security", security, f, s)]
     for key, value in report.items():
         if key not in _HANDLED and value not in (None, {}, []):
             story += [CondPageBreak(60 * mm), *_generic(key, value, f, s)]
@@ -542,3 +579,14 @@ def render_pdf(report: Mapping[str, Any], series: Mapping[str, Mapping[str, Sequ
                             author="stackwatch", subject=footer, lang="zh-CN" if lang == "zh" else "en")
     doc.build(story, onFirstPage=decorate, onLaterPages=decorate)
     return out.getvalue()
+
+
+def report_pdf(report: Mapping[str, Any], history: Any, lang: Lang = "en", *,
+               font_path: str | Path | None = None) -> bytes:
+    """`render_pdf` with the charts' hourly rows read from `history` (an `api.history.HistoryQuery`) for the
+    report's rooms and period: what the CLI, the API and the monthly e-mail call."""
+    font_for(lang, font_path)  # refuse a Chinese report before reading a year of history
+    period = report.get("period", {})
+    rooms = [str(room.get("room")) for room in report.get("rooms", [])]
+    series = chart_series(history, rooms, float(period.get("from", 0)), float(period.get("to", 0)))
+    return render_pdf(report, series, lang, font_path=font_path)
