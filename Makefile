@@ -18,7 +18,7 @@ test: deps
 check: deps lint typecheck
 
 lint:
-	$(VENV)/bin/ruff check stackwatch collector simulators alarms api dashboards reports tests bench
+	$(VENV)/bin/ruff check stackwatch collector simulators alarms api dashboards reports control tests bench
 
 typecheck:
 	$(VENV)/bin/mypy

@@ -208,6 +208,13 @@ class GatewayPoller:
             lambda: self.client.read(request.function_code, unit, request.address, request.count,
                                      self.gateway.timeout))
 
+    async def read(self, runtime: DeviceRuntime, function_code: int, address: int, count: int) -> Values:
+        """One read between two poll requests (a control read-back), with the gateway's retries."""
+        unit = runtime.device.unit
+        return await self._transact(
+            runtime.stats, self.gateway.retries,
+            lambda: self.client.read(function_code, unit, address, count, self.gateway.timeout))
+
     async def write(self, runtime: DeviceRuntime, function_code: int, address: int, value: int) -> None:
         """FC05/FC06 between two poll requests, with the gateway's retries."""
         unit = runtime.device.unit

@@ -19,7 +19,9 @@ from stackwatch.config.model import SiteConfig
 from stackwatch.pipeline import ReadingSink, TimestampAllocator
 
 from .client import ClientFactory, pymodbus_client
+from .decode import Decoded, decode_point
 from .gateway import DeviceRuntime, GatewayPoller, Sleep
+from .plan import FUNCTION_CODE
 from .stats import DeviceStats, GatewayStats
 
 
@@ -81,6 +83,24 @@ class ModbusCollector:
         """FC05 to a device, `address` in the device's own addressing; raises `ModbusError` on failure."""
         poller, runtime = self._devices[device_id]
         await poller.write(runtime, 5, self._wire(runtime.device, address), int(value))
+
+    async def read_point(self, device_id: str, point_id: str) -> Decoded:
+        """Read one configured point now (a control read-back); raises `ModbusError` on failure."""
+        poller, runtime = self._devices[device_id]
+        point = next((p for p in runtime.device.points if p.id == point_id), None)
+        if point is None:
+            raise KeyError(f"{device_id} has no point {point_id!r}")
+        values = await poller.read(runtime, FUNCTION_CODE[point.table], runtime.device.wire_address(point),
+                                   point.width)
+        return decode_point(point, values)
+
+    async def read_address(self, device_id: str, table: str, address: int) -> int:
+        """One coil or register, `address` in the device's own addressing; raises `ModbusError` on failure."""
+        poller, runtime = self._devices[device_id]
+        values = await poller.read(runtime, FUNCTION_CODE[table], self._wire(runtime.device, address), 1)
+        if len(values) < 1:
+            raise ValueError(f"{device_id}: empty answer reading {table} {address}")
+        return int(values[0])
 
     @staticmethod
     def _wire(device: ModbusDevice, address: int) -> int:

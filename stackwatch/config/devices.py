@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .base import Duration, Identifier, StrictModel
+from .control import Actuator
 from .points import ModbusPoint, MqttPoint
 
 
@@ -88,6 +89,9 @@ class ModbusDevice(DeviceBase):
         description="Point addresses as on the wire (zero-based) or as manuals print them (one-based: 1 = wire 0).",
     )
     points: list[ModbusPoint] = Field(default_factory=list)
+    actuators: list[Actuator] = Field(
+        default_factory=list, description="Coils and registers the service may write (environmental control)."
+    )
 
     @model_validator(mode="after")
     def _has_points(self) -> ModbusDevice:

@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from .alarms import AlarmsConfig
 from .api import ApiConfig
 from .base import StrictModel
+from .control import Actuator, ControlConfig, RoomControl
 from .devices import Device, Gateway, ModbusDevice, MqttDevice
 from .notify import NotifyConfig
 from .services import MqttBroker, StorageConfig
@@ -42,6 +43,9 @@ class SiteConfig(StrictModel):
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig, description="Alarm tuning; defaults suit stack rooms.")
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="On-call paging: people, channels, routes.")
     api: ApiConfig = Field(default_factory=ApiConfig, description="The HTTP API (acknowledge links, reply webhooks).")
+    control: ControlConfig = Field(
+        default_factory=ControlConfig, description="Environmental control: room loops, interlocks, overrides."
+    )
     state_dir: str = Field("state", description="Folder for the spool and journals; relative to the config file.")
 
     @model_validator(mode="after")
@@ -92,9 +96,88 @@ class SiteConfig(StrictModel):
                         f"{path}.unit", f"unit {device.unit} on gateway {device.gateway!r} is already {units[key]!r}"
                     )
                 units[key] = device.id
+                self._check_actuators(path, device)
             elif isinstance(device, MqttDevice) and self.mqtt is None:
                 raise CrossReferenceError(f"{path}.protocol", "MQTT devices need an `mqtt` broker section")
+        self._check_control()
         return self
+
+    @staticmethod
+    def _check_actuators(path: str, device: ModbusDevice) -> None:
+        points = {point.id for point in device.points}
+        for duplicate in _duplicates(a.id for a in device.actuators):
+            raise CrossReferenceError(f"{path}.actuators", f"duplicate actuator id {duplicate!r}")
+        for index, actuator in enumerate(device.actuators):
+            if actuator.readback is not None and actuator.readback not in points:
+                raise CrossReferenceError(f"{path}.actuators[{index}].readback",
+                                          f"{actuator.readback!r} is not a point of device {device.id!r}")
+
+    def actuator(self, name: str) -> tuple[ModbusDevice, Actuator] | None:
+        """The device and actuator `<device>.<actuator>` names, or None."""
+        device_id, _, actuator_id = name.rpartition(".")
+        for device in self.devices:
+            if device.id == device_id and isinstance(device, ModbusDevice):
+                for actuator in device.actuators:
+                    if actuator.id == actuator_id:
+                        return device, actuator
+        return None
+
+    def _check_control(self) -> None:
+        # Lazy: the profiles (standards' limits) live with the alarms; the config only borrows them to check targets.
+        from alarms.profiles import effective_limits
+
+        rooms = {room.id: room for room in self.rooms}
+        seen: set[str] = set()
+        for index, room_control in enumerate(self.control.rooms):
+            path = f"control.rooms[{index}]"
+            room = rooms.get(room_control.room)
+            if room is None:
+                raise CrossReferenceError(f"{path}.room", f"unknown room {room_control.room!r}")
+            if room.id in seen:
+                raise CrossReferenceError(f"{path}.room", f"room {room.id!r} is controlled twice")
+            seen.add(room.id)
+            limits = effective_limits(room)
+            self._check_loop_actuators(path, room_control)
+            if room_control.humidity is not None:
+                loop = room_control.humidity
+                for target, where in [(loop.target, "target")] + [
+                        (p.target, f"periods[{i}].target") for i, p in enumerate(loop.periods)]:
+                    if target is not None and not limits.rh_min <= target - loop.band < target + loop.band \
+                            <= limits.rh_max:
+                        raise CrossReferenceError(
+                            f"{path}.humidity.{where}",
+                            f"{target:g} ± {loop.band:g} % leaves the room's RH limits "
+                            f"{limits.rh_min:g}–{limits.rh_max:g} % ({room.profile})")
+            if room_control.temperature is not None:
+                loop_t = room_control.temperature
+                for target, where in [(loop_t.target, "target")] + [
+                        (p.target, f"periods[{i}].target") for i, p in enumerate(loop_t.periods)]:
+                    if target is not None and not limits.t_min <= target - loop_t.band < target + loop_t.band \
+                            <= limits.t_max:
+                        raise CrossReferenceError(
+                            f"{path}.temperature.{where}",
+                            f"{target:g} ± {loop_t.band:g} °C leaves the room's temperature limits "
+                            f"{limits.t_min:g}–{limits.t_max:g} °C ({room.profile})")
+
+    def _check_loop_actuators(self, path: str, room_control: RoomControl) -> None:
+        uses: list[tuple[str, str, tuple[str, ...]]] = []  # (path, name, kinds allowed)
+        if room_control.humidity is not None:
+            for field in ("dehumidifiers", "humidifiers"):
+                uses += [(f"{path}.humidity.{field}[{i}]", name, ("switch",))
+                         for i, name in enumerate(getattr(room_control.humidity, field))]
+        if room_control.temperature is not None:
+            uses.append((f"{path}.temperature.setpoint", room_control.temperature.setpoint, ("setpoint",)))
+            if room_control.temperature.run is not None:
+                uses.append((f"{path}.temperature.run", room_control.temperature.run, ("switch",)))
+        for field in ("air_handling", "dampers", "leak_valves"):
+            uses += [(f"{path}.interlocks.{field}[{i}]", name, ("switch",))
+                     for i, name in enumerate(getattr(room_control.interlocks, field))]
+        for where, name, kinds in uses:
+            found = self.actuator(name)
+            if found is None:
+                raise CrossReferenceError(where, f"unknown actuator {name!r} (write it as <device>.<actuator>)")
+            if found[1].kind not in kinds:
+                raise CrossReferenceError(where, f"{name!r} is a {found[1].kind}; this needs a {' or '.join(kinds)}")
 
     def building_of(self, room_id: str) -> str:
         for room in self.rooms:

@@ -1,0 +1,508 @@
+"""The control runtime: readings in, commands out over Modbus, every write read back.
+
+Runs in the service's event loop. The loops step every `control.interval`;
+a reading that changes a fire or leak state wakes them at once, so a fire
+stops the room's air handling within the poll that saw it. Each command is
+journaled with its reason before it is written; after the unit's `settle`
+time its read-back must agree, else the write is repeated `retries` times and
+then a control alarm is raised (and cleared when a later read-back agrees).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from stackwatch.clock import Clock
+from stackwatch.readings import Quality, Reading
+from stackwatch.store.lineprotocol import encode_line
+
+from .controller import AUTO, INTERLOCK, MANUAL, ClimateInput, Desired, Override, RoomController, loop_target
+from .interlocks import InterlockState
+from .interlocks import reset as reset_interlock
+from .journal import ControlJournal
+from .loops import SetpointState, UnitState
+from .plan import ActuatorPlan, ControlPlan
+
+log = logging.getLogger("stackwatch.control")
+
+FAILED_RETRY = 60.0  # a failed actuator is tried again this often, so it recovers by itself when the unit does
+
+
+class ActuatorIO(Protocol):
+    async def write(self, actuator: ActuatorPlan, raw: int) -> None:
+        """Raise on failure (Modbus exception, no answer)."""
+        ...
+
+    async def read_back(self, actuator: ActuatorPlan) -> float:
+        """The engineering value that proves the command; raise if it cannot be read."""
+        ...
+
+
+class ControlRefused(Exception):
+    """An operator's request the runtime will not carry out; the message says why."""
+
+
+AlarmSetter = Callable[[str, bool], None]
+
+
+def command_failed_alarm(actuator: str) -> str:
+    return f"control/{actuator}:command_failed"
+
+
+def input_alarm(room: str, loop: str) -> str:
+    return f"control/{room}.{loop}:input_bad"
+
+
+def interlock_alarm(room: str) -> str:
+    return f"control/{room}:interlock"
+
+
+@dataclass(slots=True)
+class Track:
+    """What the runtime last commanded an actuator and whether the unit is known to follow."""
+
+    commanded: float | None = None
+    source: str = ""
+    reason: str = ""
+    state: str = "unknown"  # unknown | pending | verified | retry | failed
+    attempts: int = 0
+    due: float = 0.0
+    issued_at: float = 0.0
+    readback: float | None = None
+    detail: str = ""
+    alarm: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"commanded": self.commanded, "source": self.source, "reason": self.reason, "state": self.state,
+                "attempts": self.attempts, "issued_at": self.issued_at or None, "readback": self.readback,
+                "detail": self.detail, "alarm": self.alarm}
+
+
+class ControlRuntime:
+    def __init__(self, plan: ControlPlan, io: ActuatorIO, clock: Clock, journal_path: str | Path, *,
+                 interval: float = 30.0, input_max_age: float = 300.0, max_override: float = 7 * 86400.0,
+                 alarms: AlarmSetter | None = None, events: Callable[[Sequence[str]], None] | None = None,
+                 site: str = "", buildings: Mapping[str, str] | None = None) -> None:
+        self.plan = plan
+        self.io = io
+        self.clock = clock
+        self.interval = interval
+        self.input_max_age = input_max_age
+        self.max_override = max_override
+        self.journal = ControlJournal(journal_path)
+        self._alarms = alarms
+        self._events = events
+        self._site = site
+        self._buildings = dict(buildings or {})
+        self.rooms = {room: RoomController(room_plan, plan.actuators, plan.timezone)
+                      for room, room_plan in plan.rooms.items()}
+        self.tracks = {name: Track() for name in plan.actuators}
+        self.overrides = self.journal.overrides()
+        self._restore()
+        self._latest: dict[str, Reading] = {}
+        self._lock = threading.Lock()
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._step_lock: asyncio.Lock | None = None
+        self._alarm_state: dict[str, bool] = {}
+        self._dirty: set[str] = set()  # rooms whose units or set-point moved this step: saved at its end
+        self.cycles = 0
+
+    # --- readings in ------------------------------------------------------------------------------------------
+
+    def __call__(self, readings: Sequence[Reading]) -> None:
+        """A hub listener: keep the newest reading per point; a fire or leak state change wakes the loops now."""
+        wake = False
+        watched = self.plan.watched
+        with self._lock:
+            latest = self._latest
+            for reading in readings:
+                current = latest.get(reading.point)
+                if current is not None and reading.ts_ns < current.ts_ns:
+                    continue
+                latest[reading.point] = reading
+                if reading.point in watched and (current is None or _true(current) != _true(reading)):
+                    wake = True
+        if wake and self._loop is not None and self._wake is not None:
+            with contextlib.suppress(RuntimeError):  # loop closed at shutdown
+                self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _climate(self, points: Sequence[str], now: float) -> ClimateInput:
+        values, problems = [], []
+        with self._lock:
+            readings = [self._latest.get(point) for point in points]
+        for point, reading in zip(points, readings, strict=True):
+            if reading is None:
+                problems.append(f"{point}: no reading yet")
+            elif reading.quality is not Quality.GOOD or not isinstance(reading.value, int | float) \
+                    or isinstance(reading.value, bool) or not math.isfinite(reading.value):
+                problems.append(f"{point}: {reading.quality.value}" + (f" ({reading.detail})" if reading.detail
+                                                                        else ""))
+            elif now - reading.ts_ns / 1e9 > self.input_max_age:
+                problems.append(f"{point}: last good reading {now - reading.ts_ns / 1e9:.0f} s old")
+            else:
+                values.append(float(reading.value))
+        if not points:
+            return ClimateInput(None, "no sensor in the room")
+        if not values:
+            return ClimateInput(None, "; ".join(problems))
+        return ClimateInput(sum(values) / len(values))
+
+    def _active(self, points: Sequence[str]) -> list[str]:
+        with self._lock:
+            return [point for point in points if (r := self._latest.get(point)) is not None and _true(r)]
+
+    # --- the loop -------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._step_lock = asyncio.Lock()
+        self._task = asyncio.create_task(self._run(), name="control")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._save_all()
+        self.journal.close()
+
+    def poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        next_step = self.clock.now()
+        while True:
+            now = self.clock.now()
+            if now >= next_step:
+                next_step = now + self.interval
+            try:
+                await self.step()
+            except Exception:  # a bug in one step must not end control for good
+                log.exception("control step failed")
+            wait = min(next_step, self._next_due()) - self.clock.now()
+            self._wake.clear()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._real(wait))
+
+    def _real(self, seconds: float) -> float:
+        """Clock seconds as wall seconds (a scaled clock runs faster); ManualClock tests call step() directly."""
+        factor = getattr(self.clock, "factor", 1.0)
+        return max(0.001, seconds / factor)
+
+    def _next_due(self) -> float:
+        dues = [t.due for t in self.tracks.values() if t.state in ("pending", "retry", "failed")]
+        return min(dues) if dues else math.inf
+
+    async def step(self) -> None:
+        """Expire overrides, fold in safety states, decide, write, verify: one pass over every room."""
+        lock = self._step_lock or asyncio.Lock()
+        async with lock:
+            now = self.clock.now()
+            self._expire(now)
+            wanted: list[Desired] = []
+            for room, controller in self.rooms.items():
+                room_plan = self.plan.rooms[room]
+                changes = controller.observe_safety(self._active(room_plan.fire_points),
+                                                    self._active(room_plan.leak_points), now)
+                for change in changes:
+                    self._log(now, "interlock", room, room, None, INTERLOCK, "", change,
+                              {"state": controller.interlock.as_dict()})
+                    log.warning("%s: %s", room, change)
+                self._alarm(interlock_alarm(room), controller.interlock.latched or controller.interlock.leak_latched)
+                temperature = self._climate(room_plan.temperature_points, now)
+                humidity = self._climate(room_plan.humidity_points, now)
+                wanted += controller.step(temperature, humidity, self.overrides, now)
+                for loop, status in controller.loops.items():
+                    self._alarm(input_alarm(room, loop), status.mode == "hold")
+                if changes:
+                    self._save(room)
+            wanted.sort(key=lambda d: d.source != INTERLOCK)  # safety first on the wire
+            for desired in wanted:
+                await self._command(desired, now)
+            await self._verify_due()
+            for room in self._dirty:
+                self._save(room)
+            self._dirty.clear()
+            self.cycles += 1
+
+    async def _command(self, desired: Desired, now: float) -> None:
+        track = self.tracks[desired.actuator]
+        changed = track.commanded is None or abs(track.commanded - desired.value) > 1e-9
+        retry_due = track.state in ("retry", "failed") and now >= track.due
+        if not changed and not retry_due:
+            if track.source != desired.source:
+                track.source, track.reason = desired.source, desired.reason
+            return
+        if changed:
+            track.attempts = 0
+        await self._write(desired.actuator, desired.value, desired.source, desired.reason, now)
+
+    async def _write(self, name: str, value: float, source: str, reason: str, now: float) -> None:
+        actuator = self.plan.actuators[name]
+        track = self.tracks[name]
+        track.commanded, track.source, track.reason, track.issued_at = value, source, reason, now
+        self._dirty.add(actuator.room)
+        try:
+            raw = actuator.encode(value)
+        except ValueError as error:  # the loop asked for what the unit may not get: never sent
+            track.state, track.detail = "failed", str(error)
+            self._log(now, "failed", actuator.room, name, value, source, "", reason, {"error": str(error)})
+            self._set_failed(name, True)
+            return
+        self._log(now, "command", actuator.room, name, value, source, "", reason, {"raw": raw,
+                                                                                   "attempt": track.attempts})
+        try:
+            await self.io.write(actuator, raw)
+        except Exception as error:  # Modbus exception or no answer: journaled, retried, then an alarm
+            track.attempts += 1
+            track.detail = f"write failed: {error}"
+            self._log(now, "write_error", actuator.room, name, value, source, "", reason, {"error": str(error)})
+            self._after_failure(name, now)
+            return
+        track.state, track.due, track.detail = "pending", now + actuator.spec.settle, ""
+
+    def _after_failure(self, name: str, now: float) -> None:
+        actuator, track = self.plan.actuators[name], self.tracks[name]
+        if track.attempts > actuator.spec.retries:
+            if track.state != "failed":
+                self._log(now, "failed", actuator.room, name, track.commanded, track.source, "", track.detail,
+                          {"attempts": track.attempts})
+                log.error("%s: command %s failed after %d attempts: %s", name, track.commanded, track.attempts,
+                          track.detail)
+            track.state, track.due = "failed", now + max(FAILED_RETRY, self.interval)
+            self._set_failed(name, True)
+        else:
+            track.state, track.due = "retry", now + actuator.spec.settle
+
+    async def _verify_due(self) -> None:
+        now = self.clock.now()
+        for name, track in self.tracks.items():
+            if track.state == "pending" and now >= track.due:
+                await self._verify(name, now)
+            elif track.state in ("retry", "failed") and now >= track.due and track.commanded is not None:
+                await self._write(name, track.commanded, track.source, track.reason, now)
+
+    async def _verify(self, name: str, now: float) -> None:
+        actuator, track = self.plan.actuators[name], self.tracks[name]
+        assert track.commanded is not None
+        try:
+            readback = await self.io.read_back(actuator)
+        except Exception as error:
+            track.attempts += 1
+            track.detail = f"read-back failed: {error}"
+            self._log(now, "mismatch", actuator.room, name, track.commanded, track.source, "", track.reason,
+                      {"error": str(error)})
+            self._after_failure(name, now)
+            return
+        track.readback = readback
+        if actuator.agrees(track.commanded, readback):
+            was_failed = track.alarm
+            track.state, track.attempts, track.detail = "verified", 0, ""
+            self._log(now, "recovered" if was_failed else "verified", actuator.room, name, track.commanded,
+                      track.source, "", track.reason, {"readback": readback})
+            self._set_failed(name, False)
+            return
+        track.attempts += 1
+        track.detail = f"read-back {readback:g}, commanded {track.commanded:g}"
+        self._log(now, "mismatch", actuator.room, name, track.commanded, track.source, "", track.reason,
+                  {"readback": readback})
+        self._after_failure(name, now)
+
+    def _set_failed(self, name: str, failed: bool) -> None:
+        self.tracks[name].alarm = failed
+        self._alarm(command_failed_alarm(name), failed)
+
+    def _alarm(self, key: str, active: bool) -> None:
+        if self._alarm_state.get(key, False) == active:
+            return
+        self._alarm_state[key] = active
+        if self._alarms is not None:
+            try:
+                self._alarms(key, active)
+            except Exception:
+                log.exception("control alarm %s could not be %s", key, "raised" if active else "cleared")
+
+    # --- operators ------------------------------------------------------------------------------------------
+
+    def targets(self) -> list[str]:
+        """What an operator may put in manual: every actuator, and every room's loops as `<room>/<loop>`."""
+        names = list(self.plan.actuators)
+        for room, controller in self.rooms.items():
+            names += [loop_target(room, loop) for loop in controller.loops]
+        return names
+
+    def set_override(self, target: str, value: float | None, who: str, reason: str, seconds: float) -> Override:
+        now = self.clock.now()
+        if not reason.strip():
+            raise ControlRefused("a manual override needs a reason")
+        if not 0 < seconds <= self.max_override:
+            raise ControlRefused(f"an override lasts more than 0 s and at most {self.max_override:g} s")
+        actuator = self.plan.actuators.get(target)
+        if actuator is not None:
+            if value is None:
+                raise ControlRefused(f"{target} is an actuator: give the value to hold")
+            try:
+                actuator.encode(value)
+            except ValueError as error:
+                raise ControlRefused(str(error)) from None
+            room = actuator.room
+        elif target in self.targets():
+            if value is not None:
+                raise ControlRefused(f"{target} is a loop: manual holds its units as they are (no value)")
+            room = target.split("/", 1)[0]
+        else:
+            raise KeyError(target)
+        override = Override(target, value, who, reason.strip(), now, now + seconds)
+        self.journal.save_override(override)
+        self._log(now, "override", room, target, value, MANUAL, who, override.reason, {"until": override.until})
+        self.overrides = {**self.overrides, target: override}
+        self.poke()
+        return override
+
+    def clear_override(self, target: str, who: str, reason: str = "") -> Override:
+        override = self.overrides.get(target)
+        if override is None:
+            if target not in self.targets():
+                raise KeyError(target)
+            raise ControlRefused(f"{target} is not in manual")
+        self._end_override(override, self.clock.now(), who, reason or "back to automatic")
+        self.poke()
+        return override
+
+    def _end_override(self, override: Override, now: float, who: str, reason: str) -> None:
+        self.journal.drop_override(override.target)
+        room = self.plan.actuators[override.target].room if override.target in self.plan.actuators \
+            else override.target.split("/", 1)[0]
+        self._log(now, "override_end", room, override.target, override.value, AUTO, who, reason,
+                  {"since": override.since, "until": override.until, "set_by": override.who})
+        overrides = dict(self.overrides)
+        overrides.pop(override.target, None)
+        self.overrides = overrides
+
+    def _expire(self, now: float) -> None:
+        for override in list(self.overrides.values()):
+            if override.until <= now:
+                self._end_override(override, now, "system", "override expired: back to automatic")
+                log.info("%s: manual override by %s expired", override.target, override.who)
+
+    def reset(self, room: str, who: str, reason: str) -> str:
+        controller = self.rooms.get(room)
+        if controller is None:
+            raise KeyError(room)
+        refusal = reset_interlock(controller.interlock)
+        if refusal is not None:
+            raise ControlRefused(refusal)
+        now = self.clock.now()
+        self._log(now, "reset", room, room, None, MANUAL, who, reason or "interlock reset",
+                  {"state": controller.interlock.as_dict()})
+        self._save(room)
+        self.poke()
+        return f"{room}: interlock reset by {who}; loops resume"
+
+    # --- state for the API and a restart ---------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        now = self.clock.now()
+        rooms = []
+        for room, controller in self.rooms.items():
+            room_plan = self.plan.rooms[room]
+            rooms.append({
+                "room": room,
+                "interlock": controller.interlock.as_dict() | {"awaiting_reset": controller.interlock.awaiting_reset},
+                "loops": {loop: {"mode": s.mode, "target": s.target, "band": list(s.band) if s.band else None,
+                                 "period": s.period, "measured": s.measured, "problem": s.problem,
+                                 "override": _override(self.overrides.get(loop_target(room, loop)))}
+                          for loop, s in controller.loops.items()},
+                "actuators": [{"id": name, "kind": self.plan.actuators[name].spec.kind,
+                               "device": self.plan.actuators[name].device,
+                               **self.tracks[name].as_dict(),
+                               "on_since": _finite(controller.units[name].since) if name in controller.units
+                               else None,
+                               "starts": controller.units[name].starts if name in controller.units else None,
+                               "override": _override(self.overrides.get(name))}
+                              for name in room_plan.control.actuators()],
+            })
+        return {"now": now, "interval": self.interval, "rooms": rooms}
+
+    def _save(self, room: str) -> None:
+        controller = self.rooms[room]
+        self.journal.save_room(room, {
+            "interlock": controller.interlock.as_dict(),
+            "units": {name: {"on": unit.on, "since": _finite(unit.since), "starts": unit.starts}
+                      for name, unit in controller.units.items()},
+            "setpoint": {"value": controller.setpoint.value, "stepped_at": _finite(controller.setpoint.stepped_at),
+                         "trim": controller.setpoint.trim},
+            "commanded": {name: self.tracks[name].commanded for name in controller.plan.control.actuators()},
+        })
+
+    def _save_all(self) -> None:
+        for room in self.rooms:
+            self._save(room)
+
+    def _restore(self) -> None:
+        for room, data in self.journal.rooms().items():
+            controller = self.rooms.get(room)
+            if controller is None:
+                continue
+            controller.interlock = InterlockState.from_dict(data.get("interlock", {}))
+            for name, unit in data.get("units", {}).items():
+                if name in controller.units:
+                    since = unit.get("since")
+                    controller.units[name] = UnitState(unit.get("on"), -math.inf if since is None else since,
+                                                       int(unit.get("starts", 0)))
+            setpoint = data.get("setpoint", {})
+            stepped = setpoint.get("stepped_at")
+            controller.setpoint = SetpointState(setpoint.get("value"), -math.inf if stepped is None else stepped,
+                                                float(setpoint.get("trim", 0.0)))
+            # What was commanded before the restart is unproven now: the first step writes it again and reads back.
+
+    def _log(self, ts: float, kind: str, room: str, target: str, value: float | None, source: str, who: str,
+             reason: str, detail: dict[str, Any] | None = None) -> None:
+        row = self.journal.log(ts, kind, room, target, value, source, who, reason, detail)
+        if self._events is None:
+            return
+        fields: dict[str, float | int | bool | str] = {"message": reason or kind, "seq": row,
+                                                       "title": f"{target}: {kind}" + (
+                                                           f" {value:g}" if value is not None else "")}
+        if value is not None and math.isfinite(value):
+            fields["value"] = float(value)
+        if who:
+            fields["actor"] = who
+        tags = {"site": self._site, "building": self._buildings.get(room, ""), "room": room, "alarm": target,
+                "cause": "control", "priority": "control", "kind": kind}
+        try:
+            self._events([encode_line("events", tags, fields, int(ts) * 1_000_000_000
+                                      + round((ts % 1) * 1e6) * 1000 + row % 1000)])
+        except Exception:  # the journal holds it; the chart annotation is a convenience
+            log.exception("control event %d not written to InfluxDB", row)
+
+
+def _true(reading: Reading) -> bool:
+    """A safety state reads true only from a good reading: a comm failure is not a fire (the alarms say so)."""
+    return reading.quality is Quality.GOOD and bool(reading.value)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _override(override: Override | None) -> dict[str, Any] | None:
+    if override is None:
+        return None
+    return {"value": override.value, "who": override.who, "reason": override.reason, "since": override.since,
+            "until": override.until}
