@@ -3,7 +3,10 @@
 Deterministic for a given seed and time, so two simulators (or a test and a
 simulator) agree on what a room "is" at any instant of the injected clock.
 Temperature and RH drift with a daily cycle around the room's set-points;
-events (fire, leak, door) are switched by scenarios and faults.
+events (fire, leak, door) are switched by scenarios and faults. A room with
+actuators (`physics`, simulators/climate.py) takes its temperature and RH
+from its closed-loop physics instead of the daily cycle; scenario offsets,
+held values and events work the same on it.
 
 Scenarios that change the climate over time (simulators/scenarios.py) are
 attached as effects the model asks at every reading, instead of writing
@@ -20,6 +23,8 @@ import zlib
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from .climate import ClimatePhysics
 
 
 @dataclass
@@ -67,6 +72,7 @@ class RoomModel:
     events: dict[str, bool] = field(default_factory=dict)
     # by scenario name: (since, effect or None when switched off), in time order
     effects: dict[str, list[tuple[float, ClimateEffect | None]]] = field(default_factory=dict)
+    physics: ClimatePhysics | None = None  # set for a room whose actuators drive its climate
 
     def __post_init__(self) -> None:
         self._phase = (zlib.crc32(self.room_id.encode()) % 1000) / 1000.0 * 2 * math.pi / 12
@@ -76,8 +82,13 @@ class RoomModel:
         cycle = math.sin(day - 2 * math.pi * 9 / 24 + self._phase)  # warmest around 15:00 UTC-ish
         wobble = math.sin(now / 97.0 + self._phase) * 0.05
         t_effect, rh_effect, held = self._effects_at(now)
-        temperature = self.t_set + self.t_offset + t_effect + self.t_amplitude * cycle + wobble
-        humidity = self.rh_set + self.rh_offset + rh_effect - self.rh_amplitude * cycle + wobble * 4
+        if self.physics is not None:  # the room's own climate; the wobble stays as the sensors' noise
+            t_room, rh_room = self.physics.at(now)
+            temperature = t_room + self.t_offset + t_effect + wobble
+            humidity = rh_room + self.rh_offset + rh_effect + wobble * 4
+        else:
+            temperature = self.t_set + self.t_offset + t_effect + self.t_amplitude * cycle + wobble
+            humidity = self.rh_set + self.rh_offset + rh_effect - self.rh_amplitude * cycle + wobble * 4
         if held is not None:
             humidity = held
         humidity = min(100.0, max(0.0, humidity))
@@ -107,7 +118,10 @@ class RoomModel:
         timeline = self.effects.setdefault(name, [])
         timeline.insert(bisect_right(timeline, since, key=lambda entry: entry[0]), (since, effect))
 
-    def set_event(self, name: str, on: bool) -> None:
+    def set_event(self, name: str, on: bool, now: float | None = None) -> None:
+        """Switch an event; `now` (the sim instant) lets a physics room's open door act from then on."""
         if name not in RoomState.__dataclass_fields__ or name in ("temperature", "humidity"):
             raise ValueError(f"unknown room event {name!r}")
         self.events[name] = on
+        if name == "door_open" and self.physics is not None:
+            self.physics.set_door(on, now)
