@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -32,7 +33,8 @@ from .metrics import exposition
 from .routes import Require, build_router
 from .routes_alarms import build_alarm_router
 from .routes_reports import build_report_router
-from .services import ApiServices
+from .schemas import Health, InboundReply, Problem, Readiness, documented, errors
+from .services import AlarmsUnavailable, ApiServices
 
 Now = Callable[[], float]
 _PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
@@ -65,6 +67,10 @@ def create_app(config: ApiConfig, services: ApiServices, require: Require,
                     for e in error.errors()]
         return JSONResponse({"detail": problems}, status_code=422)
 
+    @app.exception_handler(AlarmsUnavailable)
+    async def unavailable(_request: Request, error: AlarmsUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=503)
+
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, _error: Exception) -> JSONResponse:
         """Never a stack trace to the client; the log has it."""
@@ -77,17 +83,22 @@ def create_app(config: ApiConfig, services: ApiServices, require: Require,
             return JSONResponse({"detail": "request body too large"}, status_code=413)
         return await call_next(request)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], response_model=Health)
     def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], responses={**documented(Readiness), 503: {
+        "model": Readiness, "description": "Not ready: the failing checks say why"}})
     def readyz() -> JSONResponse:
-        """Readiness: InfluxDB, the broker, each gateway and the spool backlog; 503 when any is not ok."""
+        """Readiness: InfluxDB, the broker, each gateway and the spool backlog; 503 when any is not ok.
+        The standalone API (`stackwatch api`) checks what it can see, and says so in `scope`."""
         checks = services.health()
         ready = all(check.get("ok", False) for check in checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        body: dict[str, Any] = {"ready": ready, "checks": checks}
+        if services.readiness_scope:
+            body["scope"] = services.readiness_scope
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
@@ -138,7 +149,11 @@ def create_app(config: ApiConfig, services: ApiServices, require: Require,
         return JSONResponse({"ok": outcome.ok, "result": outcome.text, "ticket": outcome.ticket},
                             status_code=200 if outcome.ok else 422)
 
-    @app.post("/api/v1/inbound/sms", tags=["acknowledge"])
+    inbound: dict[str, Any] = {"tags": ["acknowledge"], "responses": {
+        **documented(InboundReply), **errors(403, 413), 422: {"model": InboundReply | Problem,
+                                                              "description": "Not understood or refused"}}}
+
+    @app.post("/api/v1/inbound/sms", **inbound)
     async def inbound_sms(request: Request) -> JSONResponse:
         """An SMS gateway's inbound webhook: `from` and `text` (JSON or form; Twilio's `From`/`Body` too)."""
         if acknowledger is None or not _authorised(request):
@@ -149,7 +164,7 @@ def create_app(config: ApiConfig, services: ApiServices, require: Require,
             return JSONResponse({"detail": "`from` and `text` are required"}, status_code=422)
         return _reply(acknowledger.by_reply("sms", sender, text, now()))
 
-    @app.post("/api/v1/inbound/email", tags=["acknowledge"])
+    @app.post("/api/v1/inbound/email", **inbound)
     async def inbound_email(request: Request) -> JSONResponse:
         """An inbound-mail webhook: `from`, `subject`, `text` (the reply's plain body)."""
         if acknowledger is None or not _authorised(request):
@@ -163,7 +178,35 @@ def create_app(config: ApiConfig, services: ApiServices, require: Require,
 
     if WEB.is_dir():  # last: every API route above wins over a file of the same name
         app.mount("/", StaticFiles(directory=WEB, html=True), name="dashboard")
+    _document_problems(app)
     return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """FastAPI documents every 422 as its own `HTTPValidationError`; this app answers 422 (and every error) as
+    `Problem` (the `invalid` handler above), so the document says that instead."""
+    default = {"$ref": "#/components/schemas/HTTPValidationError"}
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    definitions = problem.pop("$defs", {})
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, description=app.description,
+                                   routes=app.routes)
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update({"Problem": problem, **definitions})
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    answer = operation.get("responses", {}).get("422", {})
+                    body = answer.get("content", {}).get("application/json", {})
+                    if body.get("schema") == default:
+                        body["schema"] = {"$ref": "#/components/schemas/Problem"}
+            for unused in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(unused, None)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _first_lines(text: str) -> str:

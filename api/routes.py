@@ -9,11 +9,22 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from alarms.engine import AlarmEngine
 from alarms.model import AlarmDefinition, AlarmStatus
 
 from .history import parse_time
 from .model import Principal
+from .schemas import (
+    DeviceDetail,
+    DeviceSummary,
+    HistorySeries,
+    PointReading,
+    RoomDetail,
+    RoomHistory,
+    RoomView,
+    SiteView,
+    documented,
+    errors,
+)
 from .services import ApiServices
 from .views import points_by_room, reading_view, room_view
 
@@ -22,14 +33,9 @@ Aggregation = Literal["raw", "1m", "1h", "1d"]
 
 
 def _alarm_snapshot(services: ApiServices, room: str | None = None) -> list[tuple[AlarmDefinition, AlarmStatus]]:
-    if services.alarms is None:
+    if services.alarm_service is None:
         return []
-
-    def read(engine: AlarmEngine, _now: float) -> list[tuple[AlarmDefinition, AlarmStatus]]:
-        shown = ((engine.definition(status.key), status) for status in engine.not_normal())
-        return [pair for pair in shown if room is None or pair[0].room == room]
-
-    return services.alarms.call(read)
+    return services.alarm_service.shown(room)
 
 
 def _window(start: str | None, end: str | None, now: float, default: float) -> tuple[float, float]:
@@ -44,28 +50,28 @@ def _window(start: str | None, end: str | None, now: float, default: float) -> t
 
 
 def build_router(services: ApiServices, require: Require) -> APIRouter:
-    router = APIRouter(prefix="/api/v1")
+    router = APIRouter(prefix="/api/v1", responses=errors(401, 403, 422))
     reader = Annotated[Principal, Depends(require("read"))]
     config, catalog = services.config, services.catalog
     rooms = {room.id: room for room in config.rooms}
     room_points = points_by_room(catalog)
     devices = {device.id: device for device in config.devices}
 
-    @router.get("/site", tags=["site"])
+    @router.get("/site", tags=["site"], response_model=SiteView)
     def site(_: reader) -> dict[str, Any]:
         """The site, its buildings and their rooms."""
         return {"id": config.site.id, "name": config.site.name, "timezone": config.site.timezone,
                 "buildings": [{"id": b.id, "name": b.name, "floors": b.floors,
                                "rooms": [r.id for r in config.rooms if r.building == b.id]} for b in config.buildings]}
 
-    @router.get("/rooms", tags=["site"])
+    @router.get("/rooms", tags=["site"], responses=documented(list[RoomView]))
     def list_rooms(_: reader, building: str | None = None) -> JSONResponse:
         """Every room with its profile, limits (and their sources), current climate, states and alarm status."""
         latest, alarms, now = services.live.snapshot(), _alarm_snapshot(services), services.now()
         return JSONResponse([room_view(room, room_points.get(room.id, []), latest, now, alarms)
                              for room in config.rooms if building is None or room.building == building])
 
-    @router.get("/rooms/{room_id}", tags=["site"])
+    @router.get("/rooms/{room_id}", tags=["site"], responses={**documented(RoomDetail), **errors(404)})
     def get_room(room_id: str, _: reader) -> JSONResponse:
         room = rooms.get(room_id)
         if room is None:
@@ -76,12 +82,12 @@ def build_router(services: ApiServices, require: Require) -> APIRouter:
         view["points"] = [reading_view(info, latest.get(info.key), now) for info in points]
         return JSONResponse(view)
 
-    @router.get("/devices", tags=["site"])
+    @router.get("/devices", tags=["site"], response_model=list[DeviceSummary])
     def list_devices(_: reader) -> list[dict[str, Any]]:
         return [{"id": d.id, "protocol": d.protocol, "model": d.model, "room": d.room,
                  "points": [f"{d.id}.{p.id}" for p in d.points]} for d in config.devices]
 
-    @router.get("/devices/{device_id}", tags=["site"])
+    @router.get("/devices/{device_id}", tags=["site"], response_model=DeviceDetail, responses=errors(404))
     def get_device(device_id: str, _: reader) -> dict[str, Any]:
         device = devices.get(device_id)
         if device is None:
@@ -92,14 +98,15 @@ def build_router(services: ApiServices, require: Require) -> APIRouter:
                 "points": [reading_view(info, latest.get(info.key), now) for info in catalog
                            if info.device == device_id]}
 
-    @router.get("/points/{point_key}", tags=["site"])
+    @router.get("/points/{point_key}", tags=["site"], responses={**documented(PointReading), **errors(404)})
     def get_point(point_key: str, _: reader) -> JSONResponse:
         """The latest reading of one point (`device.point`), its quality and age."""
         if point_key not in catalog:
             raise HTTPException(404, f"no point {point_key!r}")
         return JSONResponse(reading_view(catalog[point_key], services.live.get(point_key), services.now()))
 
-    @router.get("/points/{point_key}/history", tags=["history"])
+    @router.get("/points/{point_key}/history", tags=["history"],
+                responses={**documented(HistorySeries), **errors(404, 503)})
     def point_history(point_key: str, _: reader,
                       start: Annotated[str | None, Query(alias="from", description="ISO 8601 with zone")] = None,
                       end: Annotated[str | None, Query(alias="to", description="ISO 8601 with zone")] = None,
@@ -116,7 +123,7 @@ def build_router(services: ApiServices, require: Require) -> APIRouter:
             raise HTTPException(422, str(error)) from None
         return JSONResponse(dataclasses.asdict(series))
 
-    @router.get("/rooms/{room_id}/history", tags=["history"])
+    @router.get("/rooms/{room_id}/history", tags=["history"], responses={**documented(RoomHistory), **errors(404, 503)})
     def room_history(room_id: str, _: reader, quantity: Literal["temperature", "humidity"] = "humidity",
                      start: Annotated[str | None, Query(alias="from", description="ISO 8601 with zone")] = None,
                      end: Annotated[str | None, Query(alias="to", description="ISO 8601 with zone")] = None,
@@ -136,7 +143,11 @@ def build_router(services: ApiServices, require: Require) -> APIRouter:
         return JSONResponse({"room": room_id, "quantity": quantity, "from": since, "to": until, "agg": agg,
                              "limits": view["limits"], "series": [dataclasses.asdict(s) for s in series]})
 
-    @router.get("/stream", tags=["live"])
+    @router.get("/stream", tags=["live"], response_class=StreamingResponse, responses={200: {
+        "description": "`event: readings` with a JSON list of changed points (each a reading: point, ts, value, "
+                       "quality, detail), `event: alarm` with one alarm event (as in an alarm's journal), "
+                       "`: ping` comments",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
     def stream(_: reader, readings: bool = True) -> StreamingResponse:
         """Server-sent events: `readings` (changed points, about once a second) and `alarm` (each transition)."""
         return StreamingResponse(services.feed.stream(readings=readings), media_type="text/event-stream",

@@ -14,14 +14,22 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from alarms.engine import AlarmEngine
 from alarms.lifecycle import ActionRefused
-from alarms.model import AlarmEvent, Priority
+from alarms.model import Priority
 
 from .history import parse_time
 from .live import alarm_event_json
 from .model import Principal
-from .services import AlarmAccess, ApiServices
+from .schemas import (
+    ActionResult,
+    AlarmDetail,
+    AlarmEventView,
+    AlarmPerformanceView,
+    AlarmView,
+    AuditPage,
+    errors,
+)
+from .services import AlarmService, AlarmsUnavailable, ApiServices
 from .views import alarm_view
 
 Require = Callable[[str], Any]
@@ -44,28 +52,27 @@ class OutOfService(BaseModel):
 
 
 def build_alarm_router(services: ApiServices, require: Require) -> APIRouter:
-    router = APIRouter(prefix="/api/v1")
+    router = APIRouter(prefix="/api/v1", responses=errors(401, 403, 422))
     reader = Annotated[Principal, Depends(require("read"))]
     actor = Annotated[Principal, Depends(require("act"))]
     auditor = Annotated[Principal, Depends(require("audit"))]
 
-    def runtime() -> AlarmAccess:
-        if services.alarms is None:
+    def alarm_service() -> AlarmService:
+        if services.alarm_service is None:
             raise HTTPException(503, "the alarm engine is not running")
-        return services.alarms
+        return services.alarm_service
 
-    @router.get("/alarms", tags=["alarms"])
+    @router.get("/alarms", tags=["alarms"], response_model=list[AlarmView] | list[AlarmEventView],
+                responses=errors(503))
     def list_alarms(_: reader, state: Literal["active", "past"] = "active", priority: Priority | None = None,
                     room: str | None = None,
                     since: Annotated[str | None, Query(description="ISO 8601 with zone (past alarms)")] = None,
                     until: Annotated[str | None, Query(description="ISO 8601 with zone (past alarms)")] = None,
                     limit: Annotated[int, Query(ge=1, le=10000)] = 500) -> list[dict[str, Any]]:
         """Active alarms (most urgent first) or past activations from the journal, filtered."""
-        alarms = runtime()
+        alarms = alarm_service()
         if state == "active":
-            def read(engine: AlarmEngine, _now: float) -> list[dict[str, Any]]:
-                return [alarm_view(engine.definition(s.key), s) for s in engine.not_normal()]
-            rows = alarms.call(read)
+            rows = [alarm_view(definition, status) for definition, status in alarms.shown()]
         else:
             try:
                 start = parse_time(since) if since else services.now() - 7 * 86400
@@ -78,71 +85,66 @@ def build_alarm_router(services: ApiServices, require: Require) -> APIRouter:
                 and (room is None or r["room"] == room)]
         return rows[:limit]
 
-    @router.get("/alarms/{target}", tags=["alarms"])
+    @router.get("/alarms/{target}", tags=["alarms"], response_model=AlarmDetail, responses=errors(404, 503))
     def get_alarm(target: str, _: reader) -> dict[str, Any]:
         """One alarm (key or ticket `123`) with its current state and its whole journal."""
-        alarms = runtime()
-
-        def read(engine: AlarmEngine, _now: float) -> dict[str, Any]:
-            key = engine.resolve(target)
-            return alarm_view(engine.definition(key), engine.status[key])
+        alarms = alarm_service()
         try:
-            view = alarms.call(read)
+            view = alarm_view(*alarms.find(target))
         except ActionRefused:
             raise HTTPException(404, f"no alarm {target!r}") from None
         view["journal"] = [alarm_event_json(e) for e in alarms.journal.events(alarm=view["key"], limit=10_000)]
         return view
 
-    def act(target: str, principal: Principal, request: Request, action: str, reason: str,
-            run: Callable[[AlarmEngine, str, float], list[AlarmEvent]]) -> dict[str, Any]:
-        alarms = runtime()
-
-        def do(engine: AlarmEngine, now: float) -> list[AlarmEvent]:
-            return run(engine, engine.resolve(target), now)
+    def act(target: str, principal: Principal, request: Request, name: str, reason: str, action: str,
+            args: dict[str, Any]) -> dict[str, Any]:
+        alarms = alarm_service()
+        remote = request.client.host if request.client else ""
         try:
-            events = alarms.call(do)
+            events = alarms.act(action, target, principal.user, {**args, "via": "api", "remote": remote})
         except ActionRefused as refusal:
             status = 404 if str(refusal).startswith("no alarm") else 409
             raise HTTPException(status, str(refusal)) from None
+        except AlarmsUnavailable as error:
+            raise HTTPException(503, str(error)) from None
         if services.audit is not None:
-            services.audit.append(principal.user, f"alarm.{action}", events[0].alarm if events else target,
+            services.audit.append(principal.user, f"alarm.{name}", events[0].alarm if events else target,
                                   detail={"tickets": sorted({e.occurrence for e in events})}, reason=reason,
-                                  remote=request.client.host if request.client else "")
+                                  remote=remote)
         return {"events": [alarm_event_json(e) for e in events]}
 
-    @router.post("/alarms/{target}/acknowledge", tags=["alarms"])
+    acting: dict[str, Any] = {"tags": ["alarms"], "response_model": ActionResult,
+                              "responses": errors(404, 409, 413, 503)}
+
+    @router.post("/alarms/{target}/acknowledge", **acting)
     def acknowledge(target: str, body: Acknowledge, principal: actor, request: Request) -> dict[str, Any]:
-        return act(target, principal, request, "acknowledge", body.comment,
-                   lambda e, key, now: e.acknowledge(key, principal.user, body.comment, now))
+        return act(target, principal, request, "acknowledge", body.comment, "ack", {"comment": body.comment})
 
-    @router.post("/alarms/{target}/shelve", tags=["alarms"])
+    @router.post("/alarms/{target}/shelve", **acting)
     def shelve(target: str, body: Shelve, principal: actor, request: Request) -> dict[str, Any]:
-        return act(target, principal, request, "shelve", body.reason,
-                   lambda e, key, now: e.shelve(key, principal.user, body.reason, now + body.minutes * 60, now))
+        return act(target, principal, request, "shelve", body.reason, "shelve",
+                   {"reason": body.reason, "duration": body.minutes * 60})
 
-    @router.post("/alarms/{target}/unshelve", tags=["alarms"])
+    @router.post("/alarms/{target}/unshelve", **acting)
     def unshelve(target: str, principal: actor, request: Request) -> dict[str, Any]:
-        return act(target, principal, request, "unshelve", "",
-                   lambda e, key, now: e.unshelve(key, principal.user, now))
+        return act(target, principal, request, "unshelve", "", "unshelve", {})
 
-    @router.post("/alarms/{target}/out-of-service", tags=["alarms"])
+    @router.post("/alarms/{target}/out-of-service", **acting)
     def out_of_service(target: str, body: OutOfService, principal: actor, request: Request) -> dict[str, Any]:
-        return act(target, principal, request, "out_of_service", body.reason,
-                   lambda e, key, now: e.set_out_of_service(key, True, principal.user, body.reason, now))
+        return act(target, principal, request, "out_of_service", body.reason, "out_of_service",
+                   {"reason": body.reason})
 
-    @router.post("/alarms/{target}/in-service", tags=["alarms"])
+    @router.post("/alarms/{target}/in-service", **acting)
     def in_service(target: str, principal: actor, request: Request) -> dict[str, Any]:
-        return act(target, principal, request, "in_service", "",
-                   lambda e, key, now: e.set_out_of_service(key, False, principal.user, "", now))
+        return act(target, principal, request, "in_service", "", "in_service", {})
 
-    @router.get("/alarm-performance", tags=["alarms"])
+    @router.get("/alarm-performance", tags=["alarms"], response_model=AlarmPerformanceView, responses=errors(503))
     def performance(_: reader) -> dict[str, Any]:
         """ISA-18.2 figures: rate per 10 minutes, floods, chattering, stale alarms, priority distribution."""
-        alarms = runtime()
-        statuses = alarms.call(lambda engine, _now: list(engine.status.values()))
-        return dict(alarms.performance.figures(services.now(), statuses))
+        alarms = alarm_service()
+        return dict(alarms.performance.figures(services.now(), alarms.statuses()))
 
-    @router.get("/audit", tags=["audit"])
+    @router.get("/audit", tags=["audit"], response_model=AuditPage, responses=errors(503))
     def audit(_: auditor, since: str | None = None, action: str | None = None,
               limit: Annotated[int, Query(ge=1, le=10000)] = 1000) -> dict[str, Any]:
         """The audit trail (inspector, admin) and whether its hash chain is intact."""

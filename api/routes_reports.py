@@ -14,6 +14,7 @@ from reports.pdf import FontUnavailable, report_pdf
 
 from .history import parse_time
 from .model import Principal
+from .schemas import ComplianceReport
 from .services import ApiServices
 
 Require = Callable[[str], Any]
@@ -23,7 +24,8 @@ def build_report_router(services: ApiServices, require: Require) -> APIRouter:
     router = APIRouter(prefix="/api/v1/reports")
     inspector = Annotated[Principal, Depends(require("reports"))]
 
-    @router.get("/compliance", tags=["reports"])
+    @router.get("/compliance", tags=["reports"], responses={200: {"model": ComplianceReport, "content": {
+        "text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with `format=csv`"}})
     def compliance(_: inspector,
                    start: Annotated[str, Query(alias="from", description="ISO 8601 with zone, or now-30d")],
                    end: Annotated[str | None, Query(alias="to", description="ISO 8601 with zone")] = None,

@@ -1,4 +1,5 @@
-"""schemathesis against the OpenAPI document: every operation, generated and mutated inputs, no server error.
+"""schemathesis against the OpenAPI document: every operation, generated and mutated inputs, no server error,
+and every answer whose status the document describes conforms to the described body and media type.
 
 The app is the real one (real alarm engine and journal, user store with argon2 hashes, audit trail), run
 in-process over ASGI; requests carry an admin token, so they reach the handlers rather than stopping at 401.
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from alarms.notify.acknowledge import Acknowledger
 from alarms.notify.store import NotifyStore
@@ -49,3 +51,5 @@ def test_no_operation_answers_with_a_server_error(case: Any) -> None:
     response = case.call(headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:500])
     assert "Traceback" not in response.text
+    # Every documented answer's body matches its schema (api/schemas.py), error answers included.
+    case.validate_response(response, checks=[response_schema_conformance, content_type_conformance])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from alarms.journal import Journal
 from alarms.performance import AlarmPerformance
 from alarms.ruleset import build_ruleset
 from api.app import create_app
+from api.history import Series
 from api.model import Principal, Role
 from api.services import ApiServices
 from stackwatch.catalog import PointCatalog
@@ -57,21 +57,19 @@ class Runtime:
         return action(self.engine, NOW + 60)
 
 
-@dataclasses.dataclass
-class Series:
-    point: str
-    agg: str
-    rows: list[tuple[float, float, float, float, int]]
-
-
 class History:
+    """The history service's answers (`api.history.Series`), one bucket each, without InfluxDB."""
+
     def point(self, point_key: str, start: float, end: float, agg: str) -> Series:
         if agg == "raw" and end - start > 86400 * 31:
             raise ValueError("too many raw rows; ask for an aggregate")
-        return Series(point_key, agg, [(start, 50.0, 49.0, 51.0, 60)])
+        quantity = "humidity" if point_key.endswith("rh") else "temperature"
+        if agg == "raw":
+            return Series(point_key, quantity, "%", agg, "raw", [(start, 50.0, 50.0, 50.0, 1)], ["good"])
+        return Series(point_key, quantity, "%", agg, "rollup 1h", [(start, 50.0, 49.0, 51.0, 60)])
 
     def room(self, room_id: str, quantity: str, start: float, end: float, agg: str) -> list[Series]:
-        return [Series(f"th1.{'rh' if quantity == 'humidity' else 't'}", agg, [(start, 50.0, 49.0, 51.0, 60)])]
+        return [self.point(f"th1.{'rh' if quantity == 'humidity' else 't'}", start, end, agg)]
 
 
 class Audit:
