@@ -320,3 +320,106 @@ register(
         notes="Register numbers as the manual prints them (one-based).",
     )
 )
+
+
+ADAM_CHANNELS = 6
+ADAM_FIRST_RELAY = 16  # devices.md: "relay/DO coils from addr 16"
+ADAM_LOADS = ("dehumidifier", "humidifier", "air_handling", "damper", "valve", "heater", "cooler")
+ADAM_SETTLE = 3.0  # s a load's running contact may take beyond `feedback_delay` to follow its relay
+
+
+def _adam_6060(options: Options, _device: Mapping[str, Any]) -> Fragment:
+    loads: dict[int, str] = {}
+    for relay in range(ADAM_CHANNELS):
+        load = str(options[f"relay{relay}"] or "")
+        if load and load not in ADAM_LOADS:
+            raise ValueError(f"option relay{relay}: {load!r} is not a load; one of {', '.join(ADAM_LOADS)}")
+        if load:
+            loads[relay] = load
+    feedback = [int(options[f"feedback{n}"]) for n in range(ADAM_CHANNELS)]
+    if any(not 0 <= relay < ADAM_CHANNELS for relay in feedback):
+        raise ValueError(f"options feedbackN name a relay 0..{ADAM_CHANNELS - 1}")
+    delay = float(options["feedback_delay"])
+    if delay < 0:
+        raise ValueError("option feedback_delay cannot be negative")
+    points: list[Fragment] = [
+        {"id": f"di{n}", "quantity": "digital_input", "table": "discrete", "address": n} for n in range(ADAM_CHANNELS)
+    ]
+    points += [
+        {"id": f"relay{n}", "quantity": "relay", "table": "coil", "address": ADAM_FIRST_RELAY + n}
+        for n in range(ADAM_CHANNELS)
+    ]
+    actuators: list[Fragment] = []
+    for relay in range(ADAM_CHANNELS):
+        actuator: Fragment = {"id": f"relay{relay}", "kind": "switch", "table": "coil",
+                              "address": ADAM_FIRST_RELAY + relay}
+        contacts = [n for n, wired in enumerate(feedback) if wired == relay]
+        if relay in loads and contacts:  # the load's running contact proves it runs; else the coil is read back
+            actuator |= {"readback": f"di{contacts[0]}", "settle": delay + ADAM_SETTLE}
+        actuators.append(actuator)
+    return {"addressing": "zero-based", "points": points, "actuators": actuators}
+
+
+register(
+    DeviceModel(
+        name="adam-6060",
+        protocol="modbus",
+        title="Advantech ADAM-6060 class relay module: 6 digital inputs, 6 relays (dehumidifiers, AHU, dampers)",
+        source=f"{DEVICES_MD}: DIs from addr 0 (FC01/02), relay/DO coils from addr 16",
+        build=_adam_6060,
+        options={**{f"relay{n}": "" for n in range(ADAM_CHANNELS)}, **{f"feedback{n}": n for n in range(ADAM_CHANNELS)},
+                 "feedback_delay": 2.0},
+        notes="Points di0–di5 (FC02 0–5) and relay0–relay5 (coils 16–21, FC05/FC15 write); actuators relay0–relay5. "
+        f"relayN: the load relay N switches ({', '.join(ADAM_LOADS)}); feedbackN: the relay whose load's running "
+        "contact is wired to DI N (default N); a relay with a load and a contact is read back on that DI, within "
+        "feedback_delay (default 2 s) + 3 s. Own `actuators:` replace the model's.",
+    )
+)
+
+HVAC_SETPOINT_MIN, HVAC_SETPOINT_MAX = 10.0, 30.0  # °C the controller accepts (unconfirmed)
+
+
+def _hvac_controller(_options: Options, _device: Mapping[str, Any]) -> Fragment:
+    def temperature(point_id: str, quantity: str, address: int) -> Fragment:
+        return {"id": point_id, "quantity": quantity, "unit": "°C", "table": "input", "address": address,
+                "type": "int16", "scale": 0.1, "valid_min": -20, "valid_max": 60}
+
+    def status(point_id: str, quantity: str, bit: int) -> Fragment:
+        return {"id": point_id, "quantity": quantity, "table": "input", "address": 2, "type": "uint16", "bit": bit}
+
+    return {
+        "addressing": "zero-based",
+        "points": [
+            {"id": "run", "quantity": "run_command", "table": "holding", "address": 0, "type": "uint16"},
+            {"id": "setpoint", "quantity": "temperature_setpoint", "unit": "°C", "table": "holding", "address": 1,
+             "type": "int16", "scale": 0.1},
+            temperature("supply_temperature", "supply_temperature", 0),
+            temperature("return_temperature", "return_temperature", 1),
+            status("running", "running", 0),
+            status("compressor", "compressor_running", 1),
+            status("fault", "unit_fault", 2),
+            {"id": "setpoint_active", "quantity": "temperature_setpoint_active", "unit": "°C", "table": "input",
+             "address": 3, "type": "int16", "scale": 0.1},
+        ],
+        "actuators": [
+            {"id": "run", "kind": "switch", "table": "holding", "address": 0, "type": "uint16", "readback": "running",
+             "settle": 30.0},
+            {"id": "setpoint", "kind": "setpoint", "table": "holding", "address": 1, "type": "int16", "scale": 0.1,
+             "min": HVAC_SETPOINT_MIN, "max": HVAC_SETPOINT_MAX, "readback": "setpoint_active"},
+        ],
+    }
+
+
+register(
+    DeviceModel(
+        name="hvac-controller",
+        protocol="modbus",
+        title="Precision air-conditioner (CRAC) controller, (unconfirmed) generic map",
+        source="(unconfirmed) generic map: holding 0 run, 1 set-point ×10 (10.0–30.0 °C, else exception 03); "
+        "input 0 supply, 1 return air ×10, 2 status (b0 running, b1 compressor, b2 fault), 3 set-point in effect ×10",
+        build=_hvac_controller,
+        notes="Check the unit's own manual: vendors' maps differ. Actuators run (read back on `running`) and "
+        "setpoint (°C, 10–30, read back on `setpoint_active`). Supply and return air are not room temperature "
+        "(quantities supply_temperature, return_temperature): they raise no room climate alarms.",
+    )
+)
