@@ -8,7 +8,9 @@ devices publish to the site's broker.
 Faults, room events and scenarios are switched at run time by publishing JSON
 to `stackwatch-sim/<site>/control` (a refused command is logged and ignored):
     {"device": "th-b1", "fault": "timeout"}
-        Modbus faults: none, timeout, slow, exception:<code>, sentinel, garbage
+        Modbus faults: none, timeout, slow, exception:<code>, sentinel, garbage;
+        actuators (adam-6060, hvac-controller) also ignore-commands[:relay] (writes read back, the unit
+        does not follow) and tripped (the unit stops, with its fault bit)
     {"device": "z2m-th-a101", "fault": "malformed", "on": true}
         MQTT faults: malformed, oversized, offline, duplicate, out-of-order
     {"room": "main-1-paper", "event": "water_leak", "on": true}
@@ -23,6 +25,8 @@ to `stackwatch-sim/<site>/control` (a refused command is logged and ignored):
         the room's fire / water_leak / door_open event
     {"scenario": "gateway-down", "gateway": "gw-main", "on": true}
         every Modbus device behind the gateway times out; off answers again
+    {"scenario": "humid-week", "room": "main-1-paper", "on": true}
+        a room with actuators (physics) gets a plum-rain week outdoors; off: temperate again
 Scenario parameters (rh_rate, rh_peak, t_rate, t_peak; around, amplitude,
 period, noise) are optional keys of the command; "on" defaults to true.
 
@@ -86,6 +90,7 @@ class SimulatedSite:
 
     def prepare(self) -> None:
         """Build every gateway's devices without opening a port, so commands can be tried without a network."""
+        self.site.attach_physics()  # rooms with actuators answer to them (simulators/climate.py)
         for gateway in self.site.gateways:
             specs = self.site.devices_on(gateway.id)
             if not specs or gateway.id in self.gateways:
@@ -183,7 +188,8 @@ class SimulatedSite:
         room = self._room(str(command["room"]))
         offsets = {key: _number(key, command[key]) for key in ("t_offset", "rh_offset") if key in command}
         if "event" in command:
-            room.set_event(str(command["event"]), switch_flag(command))  # refuses an unknown event before setting
+            # refuses an unknown event before setting
+            room.set_event(str(command["event"]), switch_flag(command), self.now())
         room.t_offset = offsets.get("t_offset", room.t_offset)
         room.rh_offset = offsets.get("rh_offset", room.rh_offset)
         return f"room {room.room_id}: {command}"

@@ -8,18 +8,28 @@
     gateway[1].requests                                 # requests the device was sent
     await gateway.stop()
 
+Actuators (`adam-6060` relays, `hvac-controller`) drive the climate of a room
+that has physics (simulators/climate.py), and have two more faults,
+`ignore-commands[:relay]` and `tripped`:
+
+    room = RoomModel("stack-2", physics=ClimatePhysics("stack-2", start=clock.now()))
+    relays = make_device("adam-6060", 3, room, clock.now, {"relay0": "dehumidifier"})
+
 Never imports service code: the simulators are hardware stand-ins written from
 shared/domain/devices.md, so the collector is tested against the manuals, not
 against itself.
 """
 
 from simulators.modbus import (
+    ACTUATOR_MODELS,
     DEFAULT_SLOW_DELAY,
     KINDS,
     MODELS,
     VENDOR_EXCEPTION,
+    Adam6060,
     CometT3510,
     Fault,
+    HvacController,
     ModbusGatewaySim,
     MoxaE1210,
     NotifierFireGateway,
@@ -32,7 +42,7 @@ from simulators.modbus import (
 from simulators.serial_pair import SerialPair
 
 __all__ = [
-    "DEFAULT_SLOW_DELAY", "KINDS", "MODELS", "VENDOR_EXCEPTION", "CometT3510", "Fault", "ModbusGatewaySim",
-    "MoxaE1210", "NotifierFireGateway", "RleSeahawk", "SerialPair", "SimulatedDevice", "VaisalaHmp110", "XyMd02",
-    "make_device",
+    "ACTUATOR_MODELS", "DEFAULT_SLOW_DELAY", "KINDS", "MODELS", "VENDOR_EXCEPTION", "Adam6060", "CometT3510", "Fault",
+    "HvacController", "ModbusGatewaySim", "MoxaE1210", "NotifierFireGateway", "RleSeahawk", "SerialPair",
+    "SimulatedDevice", "VaisalaHmp110", "XyMd02", "make_device",
 ]

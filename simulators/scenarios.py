@@ -8,6 +8,11 @@ they were switched, so every device in the room (and a test) sees the same
 value at the same instant, and a fast clock (`--speed`) plays an afternoon's
 HVAC failure in minutes. Event scenarios switch the room events the devices
 already show; `gateway-down` silences every Modbus device behind one gateway.
+`humid-week` changes the outdoor weather of a room with physics (one with
+actuators, simulators/climate.py) to a plum-rain week; the room's own
+physics then carries the damp in, as fast as its envelope and its
+dehumidifiers let it. A unit that ignores its commands is a device fault
+(`{"device": ..., "fault": "ignore-commands"}`, simulators/modbus/faults.py).
 
 Never imports service code: what a scenario does is what the hardware would do.
 """
@@ -19,15 +24,17 @@ import math
 import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .climate import DEFAULT_WEATHER, weather_preset
 from .room import RoomModel
 
 HVAC_FAILURE = "hvac-failure"
+HUMID_WEEK = "humid-week"
 FLAPPING_HUMIDITY = "flapping-humidity"
 GATEWAY_DOWN = "gateway-down"
 ROOM_EVENTS = {"fire-in-room": "fire", "water-leak": "water_leak", "door-forced": "door_open"}
@@ -55,6 +62,9 @@ SCENARIOS: dict[str, ScenarioSpec] = {
     "water-leak": ScenarioSpec("room", {}, "the room's water_leak event"),
     "door-forced": ScenarioSpec("room", {}, "the room's door opens (door_open event)"),
     GATEWAY_DOWN: ScenarioSpec("gateway", {}, "every Modbus device behind the gateway times out; off answers again"),
+    HUMID_WEEK: ScenarioSpec(
+        "room", {}, "outdoors turns to a plum-rain week (26–31 °C, 80–95 %RH) for a room with actuators (physics); "
+        "off: temperate weather again"),
 }
 _COMMAND_KEYS = frozenset({"scenario", "on"})
 
@@ -176,12 +186,14 @@ class FlappingHumidity:
 def switch_room_scenario(room: RoomModel, command: ScenarioCommand, now: float) -> str:
     """Switch a room scenario at sim time `now`; returns what was done, for the log."""
     if command.name in ROOM_EVENTS:
-        room.set_event(ROOM_EVENTS[command.name], command.on)
+        room.set_event(ROOM_EVENTS[command.name], command.on, now)
         return f"room {room.room_id}: {command.name} {'on' if command.on else 'off'}"
     if command.name == HVAC_FAILURE:
         return _switch_hvac(room, command, now)
     if command.name == FLAPPING_HUMIDITY:
         return _switch_flapping(room, command, now)
+    if command.name == HUMID_WEEK:
+        return _switch_weather(room, command, now)
     raise ValueError(f"scenario {command.name} does not act on a room")
 
 
@@ -221,6 +233,17 @@ def _switch_flapping(room: RoomModel, command: ScenarioCommand, now: float) -> s
     room.set_effect(FLAPPING_HUMIDITY, effect, now)
     return (f"room {room.room_id}: {FLAPPING_HUMIDITY} on at {now:.0f}: RH {p['around']:g} ± {p['amplitude']:g} "
             f"every {p['period']:g} s")
+
+
+def _switch_weather(room: RoomModel, command: ScenarioCommand, now: float) -> str:
+    """The weather keeps the room's zone (its warmest hour); the physics carries the change in from `now`."""
+    if room.physics is None:
+        raise ValueError(f"scenario {HUMID_WEEK}: room {room.room_id} has no physics (no actuator devices); "
+                         "its climate does not answer to the weather")
+    warmest = room.physics.weather.warmest_hour
+    weather = weather_preset(HUMID_WEEK if command.on else DEFAULT_WEATHER)
+    room.physics.set_weather(replace(weather, warmest_hour=warmest), now)
+    return f"room {room.room_id}: weather {weather.name} from {now:.0f}"
 
 
 # ---- scripts ----

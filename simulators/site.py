@@ -10,11 +10,15 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 
+from .climate import DEFAULT_VOLUME, DEFAULT_WEATHER, ClimatePhysics, weather_preset
+from .modbus.models import ACTUATOR_MODELS, HvacController
 from .room import RoomModel
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -81,6 +85,30 @@ class SimSite:
     def mqtt_devices(self) -> list[SimDeviceSpec]:
         return [d for d in self.devices if d.protocol == "mqtt"]
 
+    def attach_physics(self) -> list[str]:
+        """Give every room with actuator devices closed-loop physics (once); returns those rooms' ids.
+
+        The room starts at its set-points in the default weather, warmest mid-afternoon in the site's zone; a
+        room without an `hvac-controller` has its temperature held at its set-point by the building (a system
+        stackwatch does not drive), so only its moisture is left to its actuators and the weather.
+        """
+        try:
+            offset = (datetime.now(ZoneInfo(self.timezone)).utcoffset() or timedelta(0)).total_seconds() / 3600.0
+        except (KeyError, ValueError, OSError):
+            offset = 0.0
+        weather = weather_preset(DEFAULT_WEATHER).at_local(offset)
+        attached = []
+        for room_id, room in self.rooms.items():
+            models = {d.model for d in self.devices if d.room == room_id and d.protocol == "modbus"}
+            if room.physics is not None or not models & ACTUATOR_MODELS:
+                continue
+            held = None if HvacController.model in models else room.t_set
+            room.physics = ClimatePhysics(room_id, DEFAULT_VOLUME,
+                                          temperature=room.t_set, humidity=room.rh_set, weather=weather,
+                                          held_temperature=held)
+            attached.append(room_id)
+        return attached
+
 
 def read_site(path: str | Path) -> SimSite:
     data = _substitute(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
@@ -109,7 +137,9 @@ def read_site(path: str | Path) -> SimSite:
             gateway=dev.get("gateway"), unit=int(dev.get("unit", 1)), topic=dev.get("topic"),
             options=dict(dev.get("model_options") or {})))
     mqtt = data.get("mqtt") or None
-    return SimSite(site_id=data["site"]["id"], rooms=rooms, gateways=gateways, devices=devices,
+    site = SimSite(site_id=data["site"]["id"], rooms=rooms, gateways=gateways, devices=devices,
                    mqtt_host=None if mqtt is None else str(mqtt.get("host", "127.0.0.1")),
                    mqtt_port=1883 if mqtt is None else int(mqtt.get("port", 1883)),
                    timezone=str(data["site"].get("timezone", "UTC")))
+    site.attach_physics()
+    return site

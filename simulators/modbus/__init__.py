@@ -3,8 +3,11 @@
 from .device import Refused, Silent, SimulatedDevice
 from .faults import DEFAULT_SLOW_DELAY, KINDS, VENDOR_EXCEPTION, Fault
 from .models import (
+    ACTUATOR_MODELS,
     MODELS,
+    Adam6060,
     CometT3510,
+    HvacController,
     MoxaE1210,
     NotifierFireGateway,
     RleSeahawk,
@@ -15,12 +18,15 @@ from .models import (
 from .server import ModbusGatewaySim
 
 __all__ = [
+    "ACTUATOR_MODELS",
     "DEFAULT_SLOW_DELAY",
     "KINDS",
     "MODELS",
     "VENDOR_EXCEPTION",
+    "Adam6060",
     "CometT3510",
     "Fault",
+    "HvacController",
     "ModbusGatewaySim",
     "MoxaE1210",
     "NotifierFireGateway",

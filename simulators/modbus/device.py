@@ -65,6 +65,10 @@ class SimulatedDevice:
 
     def set_fault(self, spec: str | Fault, delay: float | None = None) -> None:
         self.fault = Fault.parse(spec, delay)
+        self.fault_changed()
+
+    def fault_changed(self) -> None:
+        """After `set_fault`: an actuator whose unit stops or resumes following its commands acts on it."""
 
     def state(self) -> RoomState:
         return self.room.state(self.now())
@@ -128,9 +132,17 @@ class SimulatedDevice:
             raise Refused(ILLEGAL_FUNCTION)
         if any(a not in store for a in range(address, address + len(values))):
             raise Refused(ILLEGAL_ADDRESS)
+        self.check_write(table, address, values)
         for offset, value in enumerate(values):
             store[address + offset] = bool(value) if table == 1 else int(value) & 0xFFFF
         self.writes += 1
+        self.written(table, address, len(values))
+
+    def check_write(self, table: int, address: int, values: list[int]) -> None:
+        """Refuse a write the device would refuse (raise `Refused`), before anything is stored."""
+
+    def written(self, table: int, address: int, count: int) -> None:
+        """After a write was stored: an actuator acts on it."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.model} unit={self.unit} room={self.room.room_id} fault={self.fault}>"

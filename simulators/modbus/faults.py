@@ -2,7 +2,11 @@
 
 Each is one seen in the field (shared/domain/devices.md, "Faults to
 tolerate"): silence, a late answer, an exception code, sensor-fault sentinels,
-and nonsense register contents.
+and nonsense register contents. Two more are faults of the plant behind an
+actuator, for the control side to detect: `ignore-commands` (writes are
+accepted and read back, but the unit does not follow them; `ignore-commands:N`
+for relay N of a relay module only) and `tripped` (the unit stops, and says
+so where it has a fault bit).
 """
 
 from __future__ import annotations
@@ -10,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-FaultKind = Literal["none", "timeout", "slow", "exception", "sentinel", "garbage"]
-KINDS: tuple[FaultKind, ...] = ("none", "timeout", "slow", "exception", "sentinel", "garbage")
+FaultKind = Literal["none", "timeout", "slow", "exception", "sentinel", "garbage", "ignore-commands", "tripped"]
+KINDS: tuple[FaultKind, ...] = ("none", "timeout", "slow", "exception", "sentinel", "garbage", "ignore-commands",
+                                "tripped")
 
 DEFAULT_SLOW_DELAY = 1.5  # longer than the common 1 s gateway timeout
 VENDOR_EXCEPTION = 0x80  # outside the standard set; some gateways send such codes
@@ -19,11 +24,12 @@ VENDOR_EXCEPTION = 0x80  # outside the standard set; some gateways send such cod
 
 @dataclass(frozen=True)
 class Fault:
-    """`Fault.parse("exception:0x0B")`, `Fault.parse("slow", delay=0.3)`, `Fault.parse("none")`."""
+    """`Fault.parse("exception:0x0B")`, `Fault.parse("slow", delay=0.3)`, `Fault.parse("ignore-commands:2")`."""
 
     kind: FaultKind = "none"
     code: int = 0  # for `exception`
     delay: float = DEFAULT_SLOW_DELAY  # for `slow`
+    channel: int | None = None  # for `ignore-commands`: only this relay (None: the whole unit)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -32,6 +38,8 @@ class Fault:
             raise ValueError(f"exception code {self.code} is not 1..255")
         if self.delay < 0:
             raise ValueError("delay cannot be negative")
+        if self.channel is not None and (self.kind != "ignore-commands" or not 0 <= self.channel <= 255):
+            raise ValueError("a channel is a relay number 0..255 of ignore-commands")
 
     @classmethod
     def parse(cls, spec: str | Fault, delay: float | None = None) -> Fault:
@@ -42,6 +50,8 @@ class Fault:
             if not argument:
                 raise ValueError("say which exception, e.g. exception:2 or exception:0x0B")
             return cls("exception", code=int(argument, 0))
+        if kind == "ignore-commands":
+            return cls("ignore-commands", channel=int(argument, 0) if argument else None)
         if argument:
             raise ValueError(f"fault {kind!r} takes no argument")
         if kind not in KINDS:
@@ -53,7 +63,15 @@ class Fault:
             return f"exception:0x{self.code:02X}"
         if self.kind == "slow":
             return f"slow({self.delay:g}s)"
+        if self.channel is not None:
+            return f"{self.kind}:{self.channel}"
         return self.kind
+
+    def ignores(self, channel: int | None = None) -> bool:
+        """Whether the unit (or relay `channel` of it) does not follow its commands under this fault."""
+        if self.kind == "tripped":
+            return True
+        return self.kind == "ignore-commands" and (self.channel is None or self.channel == channel)
 
 
 NO_FAULT = Fault()

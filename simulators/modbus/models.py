@@ -12,9 +12,10 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
+from simulators.climate import LOADS
 from simulators.room import RoomModel, RoomState
 
-from .device import Now, SimulatedDevice, int16
+from .device import ILLEGAL_ADDRESS, Now, Refused, SimulatedDevice, int16
 
 
 def float32_low_word_first(value: float) -> tuple[int, int]:
@@ -269,9 +270,189 @@ class RleSeahawk(SimulatedDevice):
         return values
 
 
+class Adam6060(SimulatedDevice):
+    """Advantech ADAM-6060 class relay module: DI0–DI5 at FC02 (and FC01) 0–5, relays RL0–RL5 as coils 16–21.
+
+    Options (the wiring): `relay0`..`relay5` name the load each relay switches in the room (one of
+    `simulators.climate.LOADS`); `feedback0`..`feedback5` the relay whose load's running contact is wired to
+    that DI (default: DI n ← load n); `feedback_delay` seconds before a DI follows (default 2).
+    A load runs while its relay is on and the unit is healthy; under `ignore-commands` (or `:N` for relay N)
+    and `tripped` a relay still reads back what was written, but its load does not run and its DI stays 0.
+    """
+
+    model = "adam-6060"
+    CHANNELS = 6
+    FIRST_RELAY = 16  # devices.md: "relay/DO coils from addr 16"
+    DEFAULT_FEEDBACK_DELAY = 2.0
+    OPTIONS = frozenset({f"relay{n}" for n in range(CHANNELS)} | {f"feedback{n}" for n in range(CHANNELS)}
+                        | {"feedback_delay"})
+
+    def __init__(self, unit: int, room: RoomModel, now: Now, options: Mapping[str, Any] | None = None,
+                 rooms: Mapping[str, RoomModel] | None = None) -> None:
+        super().__init__(unit, room, now, options, rooms)
+        self.loads: dict[int, str] = {}
+        for relay in range(self.CHANNELS):
+            load = self.options.get(f"relay{relay}")
+            if load in (None, ""):
+                continue
+            if load not in LOADS:
+                raise ValueError(f"adam-6060 relay{relay}: {load!r} is not a load; one of {', '.join(LOADS)}")
+            self.loads[relay] = str(load)
+        self.feedback = [int(self.options.get(f"feedback{n}", n)) for n in range(self.CHANNELS)]
+        if any(not 0 <= relay < self.CHANNELS for relay in self.feedback):
+            raise ValueError(f"adam-6060 feedbackN names a relay 0..{self.CHANNELS - 1}")
+        self.feedback_delay = float(self.options.get("feedback_delay", self.DEFAULT_FEEDBACK_DELAY))
+        if self.feedback_delay < 0:
+            raise ValueError("adam-6060 feedback_delay cannot be negative")
+        relays = (self.FIRST_RELAY, self.FIRST_RELAY + self.CHANNELS)
+        self.blocks = {1: [(0, self.CHANNELS), relays], 2: [(0, self.CHANNELS)]}
+        self.coils = {self.FIRST_RELAY + relay: False for relay in range(self.CHANNELS)}
+        # per relay: (since, running) in time order, so a DI shows what ran `feedback_delay` seconds ago
+        self._runs: list[list[tuple[float, bool]]] = [[(-math.inf, False)] for _ in range(self.CHANNELS)]
+        physics = room.physics
+        if physics is not None:
+            for relay, load in self.loads.items():
+                physics.wire(load, self.source(relay))
+
+    def source(self, relay: int) -> str:
+        return f"{self.model}:{self.unit}:relay{relay}"
+
+    def relay(self, relay: int) -> bool:
+        return bool(self.coils[self.FIRST_RELAY + relay])
+
+    def load_running(self, relay: int) -> bool:
+        """Whether the load on `relay` runs now: its relay is on and the unit follows its commands."""
+        return self.relay(relay) and not self.fault.ignores(relay)
+
+    def running_at(self, relay: int, at: float) -> bool:
+        runs = self._runs[relay]
+        for since, running in reversed(runs):
+            if since <= at:
+                return running
+        return False
+
+    def _sync(self) -> None:
+        now = self.now()
+        physics = self.room.physics
+        for relay in range(self.CHANNELS):
+            running = self.load_running(relay)
+            runs = self._runs[relay]
+            if runs[-1][1] == running:
+                continue
+            runs.append((now, running))
+            del runs[:-16]  # a DI needs only the last few seconds
+            if physics is not None and relay in self.loads:
+                physics.set_load(self.loads[relay], running, now, self.source(relay))
+
+    def written(self, table: int, address: int, count: int) -> None:
+        self._sync()
+
+    def fault_changed(self) -> None:
+        self._sync()
+
+    def inputs(self) -> list[bool]:
+        """DI0–DI5: the running contact of the load each is wired to, `feedback_delay` seconds late."""
+        at = self.now() - self.feedback_delay
+        return [self.running_at(relay, at) for relay in self.feedback]
+
+    def table(self, table: int, state: RoomState) -> Mapping[int, int]:
+        inputs = {channel: int(bit) for channel, bit in enumerate(self.inputs())}
+        if table == 2:
+            return inputs
+        return {**inputs, **{address: int(on) for address, on in self.coils.items()}}
+
+
+class HvacController(SimulatedDevice):
+    """(unconfirmed) generic map of a precision air-conditioner (CRAC) controller.
+
+    Holding 0 run command (0/1), holding 1 set-point ×10 (int16 °C; refused with exception 03 outside
+    10.0–30.0 °C). Input 0 supply-air and 1 return-air temperature ×10 (int16), input 2 status bits (bit 0
+    running, 1 compressor on, 2 fault), input 3 the set-point in effect ×10. It starts running at the room's
+    set-point. Under `ignore-commands` writes are accepted and read back but running and the set-point in
+    effect keep what they were; `tripped` stops the unit and sets the fault bit.
+    """
+
+    model = "hvac-controller"
+    RUN, SETPOINT = 0, 1  # holding
+    SUPPLY, RETURN, STATUS, SETPOINT_ACTIVE = 0, 1, 2, 3  # input
+    RUNNING, COMPRESSOR, FAULT = 1 << 0, 1 << 1, 1 << 2
+    SETPOINT_MIN, SETPOINT_MAX = 100, 300  # ×10 °C (unconfirmed)
+    ILLEGAL_VALUE = 0x03
+    # Supply air leaves the coil this many K from the return per K/h the unit moves the room: a CRAC cooling at
+    # its full 1.5 K/h blows air about 9 K colder than it takes in (typical 8–12 K across the coil).
+    SUPPLY_SPREAD = 6.0
+    COMPRESSOR_BAND = 0.2  # K above the set-point before the compressor runs
+
+    def __init__(self, unit: int, room: RoomModel, now: Now, options: Mapping[str, Any] | None = None,
+                 rooms: Mapping[str, RoomModel] | None = None) -> None:
+        super().__init__(unit, room, now, options, rooms)
+        self.blocks = {3: [(self.RUN, self.SETPOINT + 1)], 4: [(self.SUPPLY, self.SETPOINT_ACTIVE + 1)]}
+        setpoint = min(self.SETPOINT_MAX, max(self.SETPOINT_MIN, round(room.t_set * 10)))
+        self.holding = {self.RUN: 1, self.SETPOINT: setpoint}
+        self.effective: tuple[bool, int] = (True, setpoint)  # (running, set-point ×10) the unit acts on
+        self._sync()
+
+    @property
+    def source(self) -> str:
+        return f"{self.model}:{self.unit}"
+
+    @property
+    def setpoint_active(self) -> float:
+        return self.effective[1] / 10.0
+
+    def check_write(self, table: int, address: int, values: list[int]) -> None:
+        for offset, value in enumerate(values):
+            if address + offset == self.SETPOINT:
+                raw = value - 0x10000 if value & 0x8000 else value
+                if not self.SETPOINT_MIN <= raw <= self.SETPOINT_MAX:
+                    raise Refused(self.ILLEGAL_VALUE)
+            elif address + offset == self.RUN and value not in (0, 1):
+                raise Refused(self.ILLEGAL_VALUE)
+            elif address + offset not in self.holding:
+                raise Refused(ILLEGAL_ADDRESS)
+
+    def _sync(self) -> None:
+        if self.fault.kind == "tripped":
+            self.effective = (False, self.effective[1])
+        elif not self.fault.ignores():
+            raw = self.holding[self.SETPOINT]
+            self.effective = (bool(self.holding[self.RUN]), raw - 0x10000 if raw & 0x8000 else raw)
+        physics = self.room.physics
+        if physics is not None:
+            physics.set_hvac(self.effective[0], self.setpoint_active, self.now(), self.source)
+
+    def written(self, table: int, address: int, count: int) -> None:
+        self._sync()
+
+    def fault_changed(self) -> None:
+        self._sync()
+
+    def table(self, table: int, state: RoomState) -> Mapping[int, int]:
+        if table == 3:
+            return self.holding
+        running, setpoint = self.effective
+        physics = self.room.physics
+        if physics is not None:
+            rate = physics.hvac_rates.get(self.source, 0.0) if running else 0.0
+            cooling = running and rate < 0.0
+        else:  # a room without physics: the unit cools whenever the room is warmer than its set-point
+            cooling = running and state.temperature > self.setpoint_active + self.COMPRESSOR_BAND
+            rate = -1.0 if cooling else 0.0
+        status = (self.RUNNING if running else 0) | (self.COMPRESSOR if cooling else 0)
+        status |= self.FAULT if self.fault.kind == "tripped" else 0
+        return {
+            self.SUPPLY: int16((state.temperature + rate * self.SUPPLY_SPREAD) * 10),
+            self.RETURN: int16(state.temperature * 10),
+            self.STATUS: status,
+            self.SETPOINT_ACTIVE: setpoint & 0xFFFF,
+        }
+
+
 MODELS: dict[str, type[SimulatedDevice]] = {
-    cls.model: cls for cls in (XyMd02, VaisalaHmp110, CometT3510, MoxaE1210, NotifierFireGateway, RleSeahawk)
+    cls.model: cls for cls in (XyMd02, VaisalaHmp110, CometT3510, MoxaE1210, NotifierFireGateway, RleSeahawk,
+                               Adam6060, HvacController)
 }
+ACTUATOR_MODELS = frozenset({Adam6060.model, HvacController.model})  # a room with one of these gets physics
 
 
 def make_device(model: str, unit: int, room: RoomModel, now: Now, options: Mapping[str, Any] | None = None,
