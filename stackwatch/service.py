@@ -34,6 +34,8 @@ from api.live import LiveFeed
 from api.services import ApiServices
 from collector.modbus.poller import ModbusCollector
 from collector.mqtt.subscriber import MqttCollector
+from reports.schedule import MonthlyReport
+from reports.schedule import schedule as schedule_reports
 
 from .catalog import PointCatalog
 from .clock import Clock, SystemClock
@@ -186,6 +188,7 @@ class Service:
         await self._start_api()
         self.scheduler = AsyncIOScheduler(timezone=self.config.site.timezone)
         schedule_rollup(self.scheduler, self.rollup)
+        schedule_reports(self.scheduler, MonthlyReport(self.config, self.config_path, self.clock.now))
         self.scheduler.start()
         if self.mqtt is not None:
             self.mqtt.start()

@@ -14,6 +14,7 @@ from .base import StrictModel
 from .control import Actuator, ControlConfig, RoomControl
 from .devices import Device, Gateway, ModbusDevice, MqttDevice
 from .notify import NotifyConfig
+from .reports import ReportsConfig
 from .services import MqttBroker, StorageConfig
 from .site import Building, Room, SiteInfo
 
@@ -43,6 +44,7 @@ class SiteConfig(StrictModel):
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig, description="Alarm tuning; defaults suit stack rooms.")
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="On-call paging: people, channels, routes.")
     api: ApiConfig = Field(default_factory=ApiConfig, description="The HTTP API (acknowledge links, reply webhooks).")
+    reports: ReportsConfig = Field(default_factory=ReportsConfig, description="Monthly compliance report by e-mail.")
     control: ControlConfig = Field(
         default_factory=ControlConfig, description="Environmental control: room loops, interlocks, overrides."
     )
