@@ -47,6 +47,7 @@ DEFAULT_PRIORITY: dict[str, Priority] = {
     "humidity_fluctuation": Priority.MEDIUM, "comm_loss": Priority.MEDIUM, "no_data": Priority.MEDIUM,
     "sensor_fault": Priority.MEDIUM, "leak_contamination": Priority.LOW, "calibration_due": Priority.LOW,
     "notification_failure": Priority.HIGH,
+    "control_failure": Priority.HIGH, "control_interlock": Priority.HIGH, "control_input": Priority.MEDIUM,
 }
 
 # Discrete quantities and the alarm each raises when true.
@@ -66,6 +67,10 @@ DISCRETE: dict[str, tuple[str, str]] = {
 SURFACE_QUANTITIES = ("surface_temperature", "supply_air_temperature")
 GOOD_ONLY = frozenset({"smoke"})  # a smoke detector's self-test is `uncertain`: never a fire
 NOTIFIER_ALARM = "notifier:delivery"  # raised by the notifier when it cannot reach anyone
+# Raised by the control runtime (control/runtime.py names them the same way).
+CONTROL_FAILED = "control/{actuator}:command_failed"
+CONTROL_INPUT = "control/{room}.{loop}:input_bad"
+CONTROL_INTERLOCK = "control/{room}:interlock"
 
 
 @dataclass
@@ -133,7 +138,29 @@ class _Builder:
             self.rules.add(self.define(NOTIFIER_ALARM, "notification_failure", "notifier", None,
                                        "Notifications cannot be delivered to anyone: check the SMS gateway, "
                                        "mail server and contacts"), None)
+        self.control_alarms()
         return self.rules
+
+    def control_alarms(self) -> None:
+        """Conditions the control runtime decides: a unit that does not follow, a loop with nothing to act on."""
+        if not self.config.control.enabled:
+            return
+        for room_control in self.config.control.rooms:
+            room = room_control.room
+            for name in room_control.actuators():
+                self.rules.add(self.define(
+                    CONTROL_FAILED.format(actuator=name), "control_failure", name, room,
+                    f"Control command to {name} failed or was not followed (read-back disagrees): "
+                    "check the unit and its wiring"), None)
+            for loop in ("humidity", "temperature"):
+                if getattr(room_control, loop) is not None:
+                    self.rules.add(self.define(
+                        CONTROL_INPUT.format(room=room, loop=loop), "control_input", f"{room}/{loop}", room,
+                        f"The {loop} loop of {room} has no good reading: it holds its units as they are"), None)
+            self.rules.add(self.define(
+                CONTROL_INTERLOCK.format(room=room), "control_interlock", room, room,
+                "Fire or leak interlock: air handling, dampers or valves held in their safe state; "
+                "an operator resets the room when it is safe"), None)
 
     def point_rules(self, info: PointInfo) -> None:
         key = info.key

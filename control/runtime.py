@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from alarms.ruleset import CONTROL_FAILED, CONTROL_INPUT, CONTROL_INTERLOCK
 from stackwatch.clock import Clock
 from stackwatch.readings import Quality, Reading
 from stackwatch.store.lineprotocol import encode_line
@@ -54,15 +55,15 @@ AlarmSetter = Callable[[str, bool], None]
 
 
 def command_failed_alarm(actuator: str) -> str:
-    return f"control/{actuator}:command_failed"
+    return CONTROL_FAILED.format(actuator=actuator)
 
 
 def input_alarm(room: str, loop: str) -> str:
-    return f"control/{room}.{loop}:input_bad"
+    return CONTROL_INPUT.format(room=room, loop=loop)
 
 
 def interlock_alarm(room: str) -> str:
-    return f"control/{room}:interlock"
+    return CONTROL_INTERLOCK.format(room=room)
 
 
 @dataclass(slots=True)
@@ -179,8 +180,10 @@ class ControlRuntime:
         self.journal.close()
 
     def poke(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+        """Step soon (an override or reset just changed what the loops should do); safe from any thread."""
+        if self._loop is not None and self._wake is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._wake.set)
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -276,7 +279,8 @@ class ControlRuntime:
             return
         track.state, track.due, track.detail = "pending", now + actuator.spec.settle, ""
 
-    def _after_failure(self, name: str, now: float) -> None:
+    def _after_failure(self, name: str, now: float, back_off: bool = True) -> None:
+        """Retry (at once after a mismatch, after `settle` when the bus failed), then fail with an alarm."""
         actuator, track = self.plan.actuators[name], self.tracks[name]
         if track.attempts > actuator.spec.retries:
             if track.state != "failed":
@@ -287,14 +291,14 @@ class ControlRuntime:
             track.state, track.due = "failed", now + max(FAILED_RETRY, self.interval)
             self._set_failed(name, True)
         else:
-            track.state, track.due = "retry", now + actuator.spec.settle
+            track.state, track.due = "retry", now + (actuator.spec.settle if back_off else 0.0)
 
     async def _verify_due(self) -> None:
         now = self.clock.now()
         for name, track in self.tracks.items():
             if track.state == "pending" and now >= track.due:
                 await self._verify(name, now)
-            elif track.state in ("retry", "failed") and now >= track.due and track.commanded is not None:
+            if track.state in ("retry", "failed") and now >= track.due and track.commanded is not None:
                 await self._write(name, track.commanded, track.source, track.reason, now)
 
     async def _verify(self, name: str, now: float) -> None:
@@ -321,7 +325,7 @@ class ControlRuntime:
         track.detail = f"read-back {readback:g}, commanded {track.commanded:g}"
         self._log(now, "mismatch", actuator.room, name, track.commanded, track.source, "", track.reason,
                   {"readback": readback})
-        self._after_failure(name, now)
+        self._after_failure(name, now, back_off=False)
 
     def _set_failed(self, name: str, failed: bool) -> None:
         self.tracks[name].alarm = failed

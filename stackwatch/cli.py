@@ -28,8 +28,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 2
     points = sum(len(device.points) for device in config.devices)
+    actuators = len({name for room in config.control.rooms for name in room.actuators()})
     print(f"{args.file}: ok — site {config.site.id}, {len(config.buildings)} buildings, {len(config.rooms)} rooms, "
-          f"{len(config.gateways)} gateways, {len(config.devices)} devices, {points} points")
+          f"{len(config.gateways)} gateways, {len(config.devices)} devices, {points} points"
+          + (f", {len(config.control.rooms)} controlled rooms, {actuators} actuators" if config.control.rooms else ""))
     return 0
 
 

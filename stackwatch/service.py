@@ -14,6 +14,7 @@ import hashlib
 import logging
 import signal
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import uvicorn
@@ -31,9 +32,13 @@ from api.audit import AuditTrail
 from api.auth import UserStore, ensure_admin, make_auth
 from api.history import HistoryQuery
 from api.live import LiveFeed
+from api.routes_control import build_control_router
 from api.services import ApiServices
 from collector.modbus.poller import ModbusCollector
 from collector.mqtt.subscriber import MqttCollector
+from control.modbus_io import ModbusActuatorIO
+from control.plan import ControlPlan
+from control.runtime import ControlRuntime
 from reports.schedule import MonthlyReport
 from reports.schedule import schedule as schedule_reports
 
@@ -94,7 +99,30 @@ class Service:
         has_mqtt = any(isinstance(d, MqttDevice) for d in config.devices)
         self.modbus = ModbusCollector(config, self.hub, self.clock) if has_modbus else None
         self.mqtt = MqttCollector(config, self.hub, self.clock) if has_mqtt else None
+        self._alarm_calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="control-alarms")
+        self.control = self._control()
+        if self.control is not None:
+            self.hub.add_listener(self.control)
         self._status_task: asyncio.Task[None] | None = None
+
+    def _control(self) -> ControlRuntime | None:
+        settings = self.config.control
+        if not settings.enabled or not settings.rooms or self.modbus is None:
+            return None
+
+        def events(lines: Sequence[str]) -> None:
+            self.spool.append(lines)
+            self.writer.notify()
+
+        return ControlRuntime(
+            ControlPlan.from_config(self.config, self.catalog), ModbusActuatorIO(self.modbus), self.clock,
+            self.state_dir / settings.journal, interval=settings.interval, input_max_age=settings.input_max_age,
+            max_override=settings.max_override, alarms=self._control_alarm, events=events,
+            site=self.config.site.id, buildings={room.id: room.building for room in self.config.rooms})
+
+    def _control_alarm(self, key: str, active: bool) -> None:
+        """Control alarms go to the engine's thread in order, without holding up the event loop that polls."""
+        self._alarm_calls.submit(self.alarms.call, lambda engine, now: engine.set_condition(key, active, now))
 
     def _alarm_publisher(self) -> MqttAlarmPublisher | None:
         if self.config.mqtt is None or not self.config.alarms.publish_mqtt:
@@ -147,7 +175,8 @@ class Service:
             health=lambda: health(parts), metrics=lambda: metrics(parts),
             config_digest=hashlib.sha256(Path(self.config_path).read_bytes()).hexdigest())
         auth = make_auth(self.users, settings)
-        app = create_app(settings, services, auth.require, extra_routers=(auth.router, auth.users_router))
+        app = create_app(settings, services, auth.require, extra_routers=(auth.router, auth.users_router,
+                                       build_control_router(self.control, auth.require, self.audit)))
         self._api_server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
                                                          log_level="warning", lifespan="off", access_log=False))
         self._api_task = asyncio.create_task(self._serve_api(self._api_server), name="api")
@@ -194,6 +223,8 @@ class Service:
             self.mqtt.start()
         if self.modbus is not None:
             await self.modbus.start()
+        if self.control is not None:
+            await self.control.start()
         self._status_task = asyncio.create_task(self._report_status(), name="status")
         log.info("stackwatch running: site %s, %d points, spool %s", self.config.site.id, len(self.catalog),
                  self.spool.path)
@@ -201,6 +232,8 @@ class Service:
     async def stop(self) -> None:
         if self._status_task is not None:
             self._status_task.cancel()
+        if self.control is not None:
+            await self.control.stop()
         if self.modbus is not None:
             await self.modbus.stop()
         if self.mqtt is not None:
@@ -210,6 +243,7 @@ class Service:
         if self._api_server is not None and self._api_task is not None:
             self._api_server.should_exit = True
             await asyncio.wait([self._api_task], timeout=5)
+        self._alarm_calls.shutdown(wait=True)  # control alarms decided before the stop reach the journal
         self.alarms.stop()
         if self.notifier is not None:
             self.notifier.stop()
