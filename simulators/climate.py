@@ -46,6 +46,7 @@ named by a `source` (the device and relay that switch it).
 from __future__ import annotations
 
 import math
+import threading
 from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, replace
@@ -173,6 +174,7 @@ class ClimatePhysics:
             raise ValueError("humidity is an RH, 0..100")
         self.room_id = room_id
         self.volume = volume
+        self._lock = threading.RLock()  # the MQTT publisher thread, the control thread and the Modbus loop all ask
         self.step = step
         self.air_changes = air_changes
         self.held_temperature = held_temperature
@@ -228,53 +230,59 @@ class ClimatePhysics:
 
     def at(self, now: float) -> tuple[float, float]:
         """(°C, %RH) at `now`: integrates to it, or for an instant already passed, the nearest earlier state."""
-        if self._t is None or now >= self._t:
-            self.advance(now)
-            return self.temperature, self.humidity
-        index = bisect_right([s.at for s in self._history], now)
-        sample = self._history[max(0, index - 1)]
-        return sample.temperature, min(100.0, relative_humidity(sample.temperature, sample.density))
+        with self._lock:
+            if self._t is None or now >= self._t:
+                self.advance(now)
+                return self.temperature, self.humidity
+            index = bisect_right([s.at for s in self._history], now)
+            sample = self._history[max(0, index - 1)]
+            return sample.temperature, min(100.0, relative_humidity(sample.temperature, sample.density))
 
     # ---- commands (each integrates to `now` first, so it acts from there on) ----
 
     def wire(self, kind: str, source: str) -> None:
         """Declare a unit of `kind` in the room (an air_handling or damper unit matters even while off)."""
-        self._wired[self._kind(kind)].add(source)
+        with self._lock:
+            self._wired[self._kind(kind)].add(source)
 
     def set_load(self, kind: str, on: bool, now: float | None = None, source: str = "") -> None:
         """A unit of `kind` runs (True) or stops; `source` names it when a room has several of one kind."""
-        kind = self._kind(kind)
-        if now is not None:
-            self.advance(now)
-        self._wired[kind].add(source)
-        running = self._running[kind]
-        if on and source not in running:
-            running.add(source)
-            self.starts[kind] += 1
-        elif not on:
-            running.discard(source)
+        with self._lock:
+            kind = self._kind(kind)
+            if now is not None:
+                self.advance(now)
+            self._wired[kind].add(source)
+            running = self._running[kind]
+            if on and source not in running:
+                running.add(source)
+                self.starts[kind] += 1
+            elif not on:
+                running.discard(source)
 
     def set_hvac(self, run: bool, setpoint: float, now: float | None = None, source: str = "") -> None:
         """An HVAC unit's effective run state and set-point (°C), from `now` on."""
-        if now is not None:
-            self.advance(now)
-        before = self._hvac.get(source, (False, setpoint))[0]
-        if run and not before:
-            self.hvac_starts += 1
-        self._hvac[source] = (run, float(setpoint))
+        with self._lock:
+            if now is not None:
+                self.advance(now)
+            before = self._hvac.get(source, (False, setpoint))[0]
+            if run and not before:
+                self.hvac_starts += 1
+            self._hvac[source] = (run, float(setpoint))
 
     def remove_hvac(self, source: str = "") -> None:
         self._hvac.pop(source, None)
 
     def set_door(self, is_open: bool, now: float | None = None) -> None:
-        if now is not None:
-            self.advance(now)
-        self.door_open = is_open
+        with self._lock:
+            if now is not None:
+                self.advance(now)
+            self.door_open = is_open
 
     def set_weather(self, weather: Weather | str, now: float | None = None) -> None:
-        if now is not None:
-            self.advance(now)
-        self.weather = weather_preset(weather) if isinstance(weather, str) else weather
+        with self._lock:
+            if now is not None:
+                self.advance(now)
+            self.weather = weather_preset(weather) if isinstance(weather, str) else weather
 
     def running(self, kind: str) -> int:
         """How many units of `kind` run now."""
@@ -293,17 +301,18 @@ class ClimatePhysics:
 
     def advance(self, now: float) -> None:
         """Integrate in whole steps up to `now` (the state stays at the last grid instant at or before it)."""
-        if self._t is None:
-            self._t = now
-            self._record()
-            return
-        if now - self._t > MAX_CATCH_UP:
-            skipped = math.floor((now - self._t - MAX_CATCH_UP) / self.step) * self.step
-            self._t += skipped
-        while self._t + self.step <= now:
-            self._step(self._t, self.step / 3600.0)
-            self._t += self.step
-            self._record()
+        with self._lock:
+            if self._t is None:
+                self._t = now
+                self._record()
+                return
+            if now - self._t > MAX_CATCH_UP:
+                skipped = math.floor((now - self._t - MAX_CATCH_UP) / self.step) * self.step
+                self._t += skipped
+            while self._t + self.step <= now:
+                self._step(self._t, self.step / 3600.0)
+                self._t += self.step
+                self._record()
 
     def _record(self) -> None:
         assert self._t is not None
