@@ -358,7 +358,8 @@ class ClimatePhysics:
             share = min(1.0, max(0.0, (HUMIDIFIER_STOP_RH - rh_air) / 10.0))
             moisture += humidifiers * self.humidifier_capacity / self.volume * share
         self._temperature = temperature + heat * hours
-        self._density = max(0.0, density + moisture * hours)
+        # above saturation the surplus condenses on the coldest surfaces (and is lost to the air)
+        self._density = min(saturation_density(self._temperature), max(0.0, density + moisture * hours))
         self._buffer_rh = min(100.0, max(0.0, self._buffer_rh - from_collection * hours / BUFFER_CAPACITY))
         for kind, units in self._running.items():
             self.run_hours[kind] += len(units) * hours

@@ -234,3 +234,10 @@ def test_lazy_start_and_a_long_gap() -> None:
     t, rh = room.at(T0 + 60 * DAY)  # past the catch-up limit: the first weeks are skipped, not integrated
     assert t == pytest.approx(19.0, abs=0.1) and rh == pytest.approx(50.0, abs=0.5)
     assert absolute_humidity(19.0, 50.0) == pytest.approx(8.15, abs=0.05)
+
+
+def test_a_cool_room_in_a_humid_week_saturates_but_never_beyond() -> None:
+    room = paper_room()
+    room.advance(T0 + 8 * DAY)
+    assert room.humidity == pytest.approx(100.0, abs=0.5)  # an archive left without dehumidification
+    assert room.absolute_humidity <= absolute_humidity(room.temperature, 100.0) + 1e-9
