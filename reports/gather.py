@@ -85,8 +85,9 @@ def from_services(services: ApiServices) -> Sources:
     """The running service's parts, as the API holds them (reads only)."""
     if services.history is None:
         raise LookupError("reports need InfluxDB")
+    alarms = services.alarm_service or services.alarms  # the engine in process, or the journal (`stackwatch api`)
     return Sources(history=services.history,
-                   journal=services.alarms.journal if services.alarms is not None else None,
+                   journal=alarms.journal if alarms is not None else None,
                    notify=services.acknowledger.store if services.acknowledger is not None else None,
                    audit=services.audit if isinstance(services.audit, AuditTrail) else None,
                    config_digest=services.config_digest)
