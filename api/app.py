@@ -34,7 +34,7 @@ from .routes import Require, build_router
 from .routes_alarms import build_alarm_router
 from .routes_reports import build_report_router
 from .schemas import Health, InboundReply, Problem, Readiness, documented, errors
-from .services import AlarmsUnavailable, ApiServices
+from .services import ApiServices, Unavailable
 
 Now = Callable[[], float]
 _PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
@@ -67,8 +67,8 @@ def create_app(config: ApiConfig, services: ApiServices, require: Require,
                     for e in error.errors()]
         return JSONResponse({"detail": problems}, status_code=422)
 
-    @app.exception_handler(AlarmsUnavailable)
-    async def unavailable(_request: Request, error: AlarmsUnavailable) -> JSONResponse:
+    @app.exception_handler(Unavailable)
+    async def unavailable(_request: Request, error: Unavailable) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=503)
 
     @app.exception_handler(Exception)

@@ -63,6 +63,12 @@ class LiveFeed:
 
     # --- clients ------------------------------------------------------------------------------------------------
 
+    @property
+    def clients(self) -> int:
+        """Streams open now (the standalone API polls InfluxDB for readings only while someone listens)."""
+        with self._lock:
+            return len(self._waiters)
+
     def position(self) -> FeedPosition:
         with self._lock:
             return FeedPosition(self._seq, self._event_seq)

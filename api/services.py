@@ -36,8 +36,16 @@ T = TypeVar("T")
 ACTIONS = ("ack", "shelve", "unshelve", "out_of_service", "in_service")
 
 
-class AlarmsUnavailable(Exception):
-    """No alarm engine to act or read right now (the routes answer 503 with this text)."""
+class Unavailable(Exception):
+    """A part the answer needs cannot be reached: the app answers 503 with this text."""
+
+
+class AlarmsUnavailable(Unavailable):
+    """No alarm engine takes the action (the service is not running, or runs in another process)."""
+
+
+class StateUnavailable(Unavailable):
+    """The latest readings cannot be had (the standalone API before InfluxDB first answered)."""
 
 
 class LatestState(Protocol):

@@ -71,6 +71,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_service(config, args.config)
 
 
+def _cmd_api(args: argparse.Namespace) -> int:
+    from api.standalone import serve
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    return serve(config, args.config, host=args.host, port=args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stackwatch", description="Monitoring and control for archive stack rooms.")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
@@ -79,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run collectors and the store until stopped")
     run.add_argument("--config", required=True, help="site YAML file")
     run.set_defaults(handler=_cmd_run)
+
+    api = commands.add_parser("api", help="serve the HTTP API alone, beside a running `stackwatch run`")
+    api.add_argument("--config", required=True, help="site YAML file of the running service")
+    api.add_argument("--host", help="listen address (default: api.host of the site file)")
+    api.add_argument("--port", type=int, help="port (default: api.port; give another one on the service's machine)")
+    api.set_defaults(handler=_cmd_api)
 
     config = commands.add_parser("config", help="check or describe the site file")
     config_commands = config.add_subparsers(dest="config_command", required=True)
