@@ -147,6 +147,18 @@ def time_ticks(start: float, end: float, zone: ZoneInfo) -> list[tuple[float, st
     return ticks
 
 
+def _spans(spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Horizontal spans at least a point wide, those that touch or overlap merged: a year of many short
+    excursions is a few hundred rectangles, not tens of thousands drawn over each other."""
+    merged: list[tuple[float, float]] = []
+    for x0, x1 in sorted((a, max(b, a + 1.0)) for a, b in spans):
+        if merged and x0 <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], x1))
+        else:
+            merged.append((x0, x1))
+    return merged
+
+
 def _runs(values: Sequence[tuple[float, float, float] | None]) -> list[tuple[int, int]]:
     """(first, last) indexes of each run of steps with data."""
     runs: list[tuple[int, int]] = []
@@ -164,8 +176,10 @@ def _runs(values: Sequence[tuple[float, float, float] | None]) -> list[tuple[int
 
 def quantity_chart(rows: Sequence[Row], *, start: float, end: float, low: float | None, high: float | None,
                    excursions: Sequence[Mapping[str, Any]], timezone: str, unit: str, font: str,
-                   width: float = 510.0, height: float = 150.0) -> tuple[Drawing, int]:
-    """The chart and the hours per drawn step (1: hour by hour)."""
+                   gaps: Sequence[Sequence[float]] = (), width: float = 510.0,
+                   height: float = 150.0) -> tuple[Drawing, int]:
+    """The chart and the hours per drawn step (1: hour by hour). `gaps`: the report's (start, end) gaps, drawn
+    grey at least a point wide, so a gap shorter than a drawn step still shows."""
     zone = ZoneInfo(timezone)
     left, right, bottom, top = 36.0, 6.0, 18.0, 6.0
     plot_w, plot_h = width - left - right, height - bottom - top
@@ -198,11 +212,11 @@ def quantity_chart(rows: Sequence[Row], *, start: float, end: float, low: float 
         if first > gap_from:  # steps gap_from .. first-1 have no data
             drawing.add(_rect(left + gap_from * step_w, bottom, (first - gap_from) * step_w, plot_h, NO_DATA))
         gap_from = last + 1
-    for excursion in excursions:
-        x0, x1 = clamp_x(x_of(float(excursion["start"]))), clamp_x(x_of(float(excursion["end"])))
-        span = max(x1 - x0, 1.0)
-        drawing.add(_rect(x0, bottom, span, plot_h, EXCURSION))
-        drawing.add(_rect(x0, bottom + plot_h - 3, span, 3, EXCURSION_MARK))
+    for x0, x1 in _spans([(clamp_x(x_of(float(a))), clamp_x(x_of(float(b)))) for a, b in gaps]):
+        drawing.add(_rect(x0, bottom, x1 - x0, plot_h, NO_DATA))
+    for x0, x1 in _spans([(clamp_x(x_of(float(e["start"]))), clamp_x(x_of(float(e["end"])))) for e in excursions]):
+        drawing.add(_rect(x0, bottom, x1 - x0, plot_h, EXCURSION))
+        drawing.add(_rect(x0, bottom + plot_h - 3, x1 - x0, 3, EXCURSION_MARK))
     for value in nice_ticks(y_low, y_high):
         y = y_of(value)
         drawing.add(Line(left, y, left + plot_w, y, strokeColor=colors.Color(0.9, 0.9, 0.9), strokeWidth=0.3))

@@ -62,6 +62,7 @@ _HANDLED = frozenset({"site", "period", "generated", "rooms", "alarm_history", "
 _TIME_KEYS = frozenset({"start", "end", "raised", "acknowledged", "cleared", "at", "until", "from", "to", "ts",
                         "time", "sent", "since", "generated", "returned", "shelved", "unshelved", "expires"})
 MAX_GAPS = 40
+SHORT_CELL = 18  # characters a cell holds without wrapping in the narrowest column (a time, a figure, an id)
 PAGE_W, PAGE_H = A4
 MARGIN = 15 * mm
 CONTENT_W = PAGE_W - 2 * MARGIN
@@ -212,12 +213,19 @@ def _p(text: Any, style: ParagraphStyle) -> Paragraph:
     return Paragraph(escape(str(text)), style)
 
 
+def _cell(value: Any, styles: _Styles) -> Any:
+    text = str(value)
+    return text if len(text) <= SHORT_CELL and "\n" not in text else _p(text, styles.cell)
+
+
 def _table(styles: _Styles, header: Sequence[str], rows: Sequence[Sequence[Any]],
            widths: Sequence[float] | None = None, shading: Sequence[tuple[int, int, Any]] = ()) -> LongTable:
-    """A table that breaks across pages and repeats its header; every cell wraps."""
-    data = [[_p(h, styles.head) for h in header]] + [[_p(c, styles.cell) for c in row] for row in rows]
+    """A table that breaks across pages and repeats its header. Long cells wrap (a Paragraph each); short ones
+    are drawn as plain strings, which is what keeps a year of thousands of excursions to seconds."""
+    data = [[_p(h, styles.head) for h in header]] + [[_cell(c, styles) for c in row] for row in rows]
     table = LongTable(data, colWidths=list(widths) if widths else None, repeatRows=1, hAlign="LEFT")
     commands: list[tuple[Any, ...]] = [
+        ("FONT", (0, 1), (-1, -1), styles.font, styles.cell.fontSize, styles.cell.leading),
         ("GRID", (0, 0), (-1, -1), 0.3, GRID), ("BACKGROUND", (0, 0), (-1, 0), HEADER_BG),
         ("VALIGN", (0, 0), (-1, -1), "TOP"), ("TOPPADDING", (0, 0), (-1, -1), 1.5),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 2), ("LEFTPADDING", (0, 0), (-1, -1), 3),
@@ -362,6 +370,7 @@ def _room(room: Mapping[str, Any], series: Mapping[str, Sequence[Row]], report: 
         if rows_q and end > start:
             drawing, hours = quantity_chart(rows_q, start=start, end=end, low=limits.get("low"),
                                             high=limits.get("high"), excursions=figures_q.get("excursions", []),
+                                            gaps=figures_q.get("completeness", {}).get("gaps", []),
                                             timezone=zone, unit=f.t(unit), font=s.font, width=CONTENT_W)
             note = f.t("chart_legend") + ("" if hours == 1 else " " + f.t("chart_bucketed", hours=hours))
             block += [drawing, _p(note, s.small)]
@@ -447,11 +456,10 @@ def _notifications(value: Any, f: _Format) -> str:
     parts = []
     for sent in value:
         if isinstance(sent, Mapping):
-            who = sent.get("person") or sent.get("to") or sent.get("address") or ""
-            how = sent.get("channel") or ""
             when = f.time(sent.get("at") or sent.get("sent") or sent.get("ts"))
-            outcome = sent.get("status") or ("ok" if sent.get("ok") else "")
-            parts.append(" ".join(str(x) for x in (when, who, how, outcome) if x))
+            outcome = sent.get("outcome") or sent.get("status") or ""
+            parts.append(" ".join(str(x) for x in (when, sent.get("person"), sent.get("channel"), sent.get("address"),
+                                                    outcome) if x))
         else:
             parts.append(str(sent))
     return "; ".join(parts) if parts else "–"

@@ -4,18 +4,25 @@ sections present or absent, charts that leave gaps open; no server involved."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from pypdf import PdfReader
 from reportlab.graphics.shapes import PolyLine, Rect
 
+from api.app import create_app
+from api.services import ApiServices
 from reports.charts import NO_DATA, bucket, merge_sensors, quantity_chart
 from reports.environment import compliance_report
 from reports.labels import _LABELS, label
 from reports.pdf import FontUnavailable, chart_series, find_font, render_pdf
-from tests.unit.test_api_routes import SITE
-from tests.unit.test_compliance_report import EVENTS, START, Hourly
+from stackwatch.catalog import PointCatalog
+from stackwatch.config.api import ApiConfig
+from stackwatch.livestate import LiveState
+from tests.unit.test_api_routes import SITE, Runtime
+from tests.unit.test_compliance_report import EVENTS, START, Hourly, header_auth
 
 HOUR = 3600.0
 END = START + 48 * HOUR
@@ -132,3 +139,17 @@ def test_a_gap_breaks_the_line_and_is_shaded() -> None:
     assert len(lines) == 2  # before and after the 6-hour gap
     grey = [shape for shape in drawing.contents if isinstance(shape, Rect) and shape.fillColor == NO_DATA]
     assert len(grey) == 1 and grey[0].width == pytest.approx(6 * (drawing.width - 42) / 48)
+
+
+@needs_font
+def test_the_api_serves_the_pdf_to_inspectors(tmp_path: Path) -> None:
+    services = ApiServices(config=SITE, catalog=PointCatalog.from_config(SITE), live=LiveState(),
+                           now=lambda: END, alarms=Runtime(tmp_path), history=Hourly())
+    client = TestClient(create_app(ApiConfig(), services, header_auth))
+    url = "/api/v1/reports/compliance?from=2026-01-01T00:00:00%2B08:00&room=r1&format=pdf"
+    assert client.get(url, headers={"x-role": "viewer"}).status_code == 403
+    answer = client.get(url + "&lang=zh", headers={"x-role": "inspector"})
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/pdf"
+    first = flat(pages(answer.content)[0])
+    assert "各库房关键指标" in first and "Stack 101" in first and "89.6 %" in first
+    assert client.get(url + "&lang=fr", headers={"x-role": "inspector"}).status_code == 422
