@@ -104,15 +104,22 @@ class InfluxLatest:
                          f'WHERE time > {since} GROUP BY {quote_ident("device")}, {quote_ident("point")}'
                          for m in self._measurements)
 
-    def refresh(self) -> dict[str, Reading]:
-        """The cached answer while it is younger than `ttl`; else one request to InfluxDB (one at a time)."""
+    def _current(self) -> bool:
+        """The last attempt is recent enough: `ttl`, or twice the query's own time when that is longer, so a
+        large site (10,000 points: half a second per query) keeps InfluxDB and this process at most a third busy."""
         tried = self._tried
-        if tried is not None and time.monotonic() - tried < self.ttl:
+        return tried is not None and time.monotonic() - tried < max(self.ttl, 2 * self.query_seconds)
+
+    def refresh(self) -> dict[str, Reading]:
+        """The cached answer while it is current; else one request to InfluxDB. One thread asks at a time; the
+        others meanwhile get the previous answer rather than wait (they wait only for the very first)."""
+        if self._current():
+            return self._answer()
+        if not self._lock.acquire(blocking=self.answered_at is None):
             return self._latest
-        with self._lock:
-            tried = self._tried
-            if tried is not None and time.monotonic() - tried < self.ttl:
-                return self._latest  # another thread refreshed while this one waited
+        try:
+            if self._current():
+                return self._answer()  # another thread asked while this one waited
             started = time.monotonic()
             try:
                 latest = self._query()
@@ -121,10 +128,7 @@ class InfluxLatest:
                 if self.last_error != str(error):
                     log.error("latest state: InfluxDB does not answer: %s", error)
                 self.last_error = str(error)
-                if self.answered_at is None:
-                    raise StateUnavailable(f"the latest readings come from InfluxDB, which does not answer: "
-                                           f"{error}") from None
-                return self._latest
+                return self._answer()
             if self.last_error:
                 log.info("latest state: InfluxDB answers again")
             self._latest, self.last_error = latest, ""
@@ -132,6 +136,15 @@ class InfluxLatest:
             self.query_seconds = self._tried - started
             self.answered_at = self.now()
             return latest
+        finally:
+            self._lock.release()
+
+    def _answer(self) -> dict[str, Reading]:
+        """The last answer; before InfluxDB ever answered there is none, and saying "no readings" would lie."""
+        if self.answered_at is None:
+            raise StateUnavailable(f"the latest readings come from InfluxDB, which does not answer: "
+                                   f"{self.last_error or 'not asked yet'}")
+        return self._latest
 
     def _query(self) -> dict[str, Reading]:
         latest: dict[str, Reading] = {}
@@ -301,7 +314,10 @@ class Follower:
         if events:
             self.feed.alarm_events(events)
         if readings:
-            latest = self.latest.refresh()
+            try:
+                latest = self.latest.refresh()
+            except StateUnavailable:
+                return  # InfluxDB has not answered yet; /readyz says so
             changed = [reading for key, reading in latest.items() if self._seen.get(key) != reading]
             self._seen = dict(latest)
             if changed:
