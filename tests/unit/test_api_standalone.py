@@ -190,3 +190,25 @@ def test_the_follower_streams_alarm_transitions_and_changed_readings(influx: Inf
     follower.step(readings=True)
     assert [r.value for r in feed.readings_since(seq)[1]] == [52.0]
     assert [e.kind.value for e in feed.events_since(0)[1]] == ["returned"]
+
+
+def test_while_one_request_asks_influxdb_the_others_get_the_previous_answer(influx: Influx) -> None:
+    latest = InfluxLatest(influx, CATALOG, lambda: NOW + 60, ttl=0.05)  # type: ignore[arg-type]
+    latest.refresh()
+    asked = threading.Event()
+    slow_query = influx.query
+
+    def slow(q: str, **kwargs: Any) -> list[Series]:
+        asked.set()
+        time.sleep(0.5)
+        return slow_query(q, **kwargs)
+
+    influx.query = slow  # type: ignore[method-assign]
+    time.sleep(0.06)
+    refreshing = threading.Thread(target=latest.refresh)
+    refreshing.start()
+    asked.wait(2)
+    started = time.monotonic()
+    assert latest.get("th1.rh") is not None and time.monotonic() - started < 0.1
+    refreshing.join()
+    assert latest.query_seconds >= 0.5  # and so the next one waits at least a second (twice the query)
