@@ -25,7 +25,9 @@ def build_report_router(services: ApiServices, require: Require) -> APIRouter:
     inspector = Annotated[Principal, Depends(require("reports"))]
 
     @router.get("/compliance", tags=["reports"], responses={200: {"model": ComplianceReport, "content": {
-        "text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with `format=csv`"}})
+        "text/csv": {"schema": {"type": "string"}},
+        "application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "JSON, CSV with `format=csv`, PDF with `format=pdf` (charts; `lang=zh` or `en`)"}})
     def compliance(_: inspector,
                    start: Annotated[str, Query(alias="from", description="ISO 8601 with zone, or now-30d")],
                    end: Annotated[str | None, Query(alias="to", description="ISO 8601 with zone")] = None,
