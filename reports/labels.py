@@ -192,6 +192,11 @@ _LABELS: dict[str, tuple[str, str]] = {
     "message": ("Message", "信息"),
     "fire_and_security": ("Fire and security log", "消防与安防记录"),
     "high_priority": ("high", "高"),
+    "temperature_share_within": ("Temperature: time in range", "温度达标时间"),
+    "humidity_share_within": ("RH: time in range", "湿度达标时间"),
+    "temperature_days_within_allowance": ("Temperature: days within the fluctuation allowance", "温度日波动达标天数"),
+    "humidity_days_within_allowance": ("RH: days within the fluctuation allowance", "湿度日波动达标天数"),
+    "mould_risk_days": ("Mould-risk days", "霉变风险天数"),
     "key_figures_resolution": ("Key figures rest on", "关键指标依据"),
     "out_of_service": ("out of service", "停用"),
 }

@@ -200,9 +200,11 @@ class _Styles:
         self.font = font
         self.title = ParagraphStyle("title", fontName=font, fontSize=17, leading=22, spaceAfter=6)
         self.h1 = ParagraphStyle("h1", fontName=font, fontSize=13, leading=17, spaceBefore=8, spaceAfter=5,
-                                 textColor=colors.Color(0.1, 0.2, 0.45))
-        self.h2 = ParagraphStyle("h2", fontName=font, fontSize=10.5, leading=14, spaceBefore=6, spaceAfter=3)
+                                 textColor=colors.Color(0.1, 0.2, 0.45), keepWithNext=1)
+        self.h2 = ParagraphStyle("h2", fontName=font, fontSize=10.5, leading=14, spaceBefore=6, spaceAfter=3,
+                                 keepWithNext=1)
         self.body = ParagraphStyle("body", fontName=font, fontSize=8.5, leading=11.5, wordWrap=wrap)
+        self.caption = ParagraphStyle("caption", parent=self.body, spaceBefore=3, spaceAfter=1, keepWithNext=1)
         self.small = ParagraphStyle("small", fontName=font, fontSize=7, leading=9, wordWrap=wrap,
                                     textColor=colors.Color(0.3, 0.3, 0.3))
         self.cell = ParagraphStyle("cell", fontName=font, fontSize=7.5, leading=9.2, wordWrap=wrap)
@@ -388,14 +390,14 @@ def _excursions(excursions: Sequence[Mapping[str, Any]], f: _Format, s: _Styles)
     header = [f.t(k) for k in ("start", "end", "duration", "peak", "side", "limit", "ended_by")]
     rows = [[f.time(e.get("start")), f.time(e.get("end")), f.duration(e.get("duration")), f.num(e.get("peak")),
              f.t(str(e.get("side"))), f.num(e.get("limit")), f.word(e.get("ended_by"))] for e in excursions]
-    return [_p(f"{f.t('excursions')} ({len(rows)})", s.body), _table(s, header, rows)]
+    return [_p(f"{f.t('excursions')} ({len(rows)})", s.caption), _table(s, header, rows)]
 
 
 def _gaps(gaps: Sequence[Sequence[float]], f: _Format, s: _Styles) -> list[Flowable]:
     if not gaps:
         return [_p(f"{f.t('gaps')}: {f.t('no_gaps')}", s.body), Spacer(1, 4)]
     rows = [[f.time(a), f.time(b), f.duration(b - a)] for a, b in gaps[:MAX_GAPS]]
-    story: list[Flowable] = [_p(f"{f.t('gaps')} ({len(gaps)})", s.body),
+    story: list[Flowable] = [_p(f"{f.t('gaps')} ({len(gaps)})", s.caption),
                              _table(s, [f.t("start"), f.t("end"), f.t("duration")], rows, [45 * mm] * 3)]
     if len(gaps) > MAX_GAPS:
         story.append(_p(f.t("more_rows", n=len(gaps) - MAX_GAPS), s.small))
