@@ -4,6 +4,7 @@ import { get, ApiError } from "./api.js";
 import { t, cause, fmt1, fmtTime, fmtAge, siteDate, siteMidnight } from "./i18n.js";
 import { h, setText, icon } from "./dom.js";
 import { timeChart, legend, rangeBar } from "./charts.js";
+import { mountControl } from "./control.js";
 
 const DAY = 86400;
 const RANGES = { "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY };
@@ -57,6 +58,8 @@ export function mountRoom(el, ctx, roomId) {
   const where = h("p", { class: "muted" });
   const statusBadge = h("span", { class: "status-badge" });
   const now = h("div", { class: "room-now" });
+  const controlCard = h("section", { class: "card", testid: "control-state" }, h("h2", {}, t("control")),
+    h("p", { class: "muted" }, t("no_control")));
   const limitsBox = h("div", { class: "limits" });
   const alarmsBox = h("ul", { class: "room-alarms" });
   const pointsBody = h("tbody", {});
@@ -94,8 +97,7 @@ export function mountRoom(el, ctx, roomId) {
     h("div", { class: "room-grid" },
       h("section", { class: "card" }, h("h2", {}, t("limits")), limitsBox),
       h("section", { class: "card" }, h("h2", {}, t("room_alarms")), alarmsBox),
-      h("section", { class: "card", testid: "control-state" }, h("h2", {}, t("control")),
-        h("p", { class: "muted" }, t("no_control")))),
+      controlCard),
     h("section", { class: "card charts" },
       h("div", { class: "range-bar-row" }, h("div", { class: "segmented" }, ...rangeButtons), customForm),
       chartsState,
@@ -311,6 +313,7 @@ export function mountRoom(el, ctx, roomId) {
 
   loadRoom();
   loadHistory();
+  const control = mountControl(controlCard, ctx, roomId);
   return {
     update() {
       showRoomAlarms();
@@ -319,6 +322,7 @@ export function mountRoom(el, ctx, roomId) {
     unmount() {
       generation += 1;
       clearTimeout(timer);
+      control.unmount();
       observer.disconnect();
       cancelAnimationFrame(resizeFrame);
     },
