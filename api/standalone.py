@@ -24,7 +24,8 @@ The routes are the same; what they ask is answered from what the service leaves 
   anchor never moves backwards). SQLite needs the two processes on one machine (or one local volume), not on
   a network file system.
 
-Acknowledge links and SMS/e-mail replies stay with `stackwatch run`, which holds the paging secret.
+Acknowledge links and SMS/e-mail replies stay with `stackwatch run`, which holds the paging secret, and so do
+the climate control routes (`/api/v1/control`), whose runtime writes to the devices.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ ACT_WAIT = 5.0  # seconds an action waits for the service before it is withdrawn
 READINGS_STALE = 300.0  # the newest reading in InfluxDB older than this: the collector is not writing
 SCOPE = ("standalone API (`stackwatch api`): checks InfluxDB (the latest-state query), that its newest reading is "
          f"under {READINGS_STALE:g} s old (the service's collector writes), the alarm journal and the users store; "
-         "the broker, gateways, spool backlog, alarm engine and notifier live in `stackwatch run`: see its /readyz")
+         "the broker, gateways, spool backlog, alarm engine, notifier and climate control live in `stackwatch run`: "
+         "see its /readyz")
 
 
 class InfluxLatest:
