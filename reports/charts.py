@@ -47,6 +47,9 @@ def _rect(x: float, y: float, width: float, height: float, fill: colors.Color,
 
 def merge_sensors(parts: Sequence[Sequence[Row]]) -> list[Row]:
     """Hourly rows of a room's sensors as one row per hour: count-weighted mean, lowest min, highest max."""
+    if len(parts) == 1:  # the usual room: one sensor per quantity, its rows already one per hour in order
+        return [row for row in parts[0] if row[1] is not None and row[2] is not None and row[3] is not None
+                and row[4]]
     hours: dict[float, list[float]] = {}  # ts -> [weighted sum, count, min, max]
     for rows in parts:
         for ts, mean, low, high, count in rows:
