@@ -136,7 +136,7 @@ def main() -> int:
         fewer = 1 - ours.starts / base.starts if base.starts else 0.0
         verdict = ours.in_band >= base.in_band - 1e-9 and fewer >= 0.30
         ok = ok and verdict
-        print(f"{'':16} {'':10} {'→':10} starts {fewer:+.0%} fewer, in band {ours.in_band - base.in_band:+.2%}: "
+        print(f"{'':16} {'':10} {'→':10} starts {fewer:.1%} fewer, in band {ours.in_band - base.in_band:+.2%}: "
               f"{'meets' if verdict else 'MISSES'} the target")
     print(f"wall time {time.perf_counter() - started:.1f} s")
     return 0 if ok else 1

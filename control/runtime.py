@@ -35,6 +35,7 @@ from .plan import ActuatorPlan, ControlPlan
 log = logging.getLogger("stackwatch.control")
 
 FAILED_RETRY = 60.0  # a failed actuator is tried again this often, so it recovers by itself when the unit does
+EARLY_CHECK = 2.0  # read back this soon and then this often until `settle`: most units answer long before it
 
 
 class ActuatorIO(Protocol):
@@ -76,6 +77,7 @@ class Track:
     state: str = "unknown"  # unknown | pending | verified | retry | failed
     attempts: int = 0
     due: float = 0.0
+    deadline: float = 0.0  # the read-back must agree by then (issued + settle)
     issued_at: float = 0.0
     readback: float | None = None
     detail: str = ""
@@ -277,7 +279,9 @@ class ControlRuntime:
             self._log(now, "write_error", actuator.room, name, value, source, "", reason, {"error": str(error)})
             self._after_failure(name, now)
             return
-        track.state, track.due, track.detail = "pending", now + actuator.spec.settle, ""
+        settle = actuator.spec.settle
+        track.state, track.detail = "pending", ""
+        track.deadline, track.due = now + settle, now + min(settle, EARLY_CHECK)
 
     def _after_failure(self, name: str, now: float, back_off: bool = True) -> None:
         """Retry (at once after a mismatch, after `settle` when the bus failed), then fail with an alarm."""
@@ -314,6 +318,9 @@ class ControlRuntime:
             self._after_failure(name, now)
             return
         track.readback = readback
+        if not actuator.agrees(track.commanded, readback) and now < track.deadline:
+            track.due = min(track.deadline, now + EARLY_CHECK)  # still within the unit's settle time
+            return
         if actuator.agrees(track.commanded, readback):
             was_failed = track.alarm
             track.state, track.attempts, track.detail = "verified", 0, ""
