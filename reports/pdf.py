@@ -246,6 +246,23 @@ def _pairs(styles: _Styles, rows: Sequence[tuple[str, str]], key_width: float = 
     return table
 
 
+class _Bookmark(Flowable):
+    """An entry in the PDF's outline (the viewer's side panel) where it stands: a 300-page year is navigable."""
+
+    def __init__(self, title: str, level: int = 0) -> None:
+        super().__init__()
+        self.title, self.level = title, level
+        self.width = self.height = 0
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        return 0, 0
+
+    def draw(self) -> None:
+        key = f"section-{id(self)}"
+        self.canv.bookmarkPage(key)
+        self.canv.addOutlineEntry(self.title, key, level=self.level)
+
+
 # -- sections ------------------------------------------------------------------------------------------------
 
 
@@ -555,22 +572,26 @@ def render_pdf(report: Mapping[str, Any], series: Mapping[str, Mapping[str, Sequ
     site = report.get("site", {})
     f = _Format(lang, str(site.get("timezone", "UTC")))
     s = _Styles(font, lang)
-    story = _first_page(report, f, s)
-    for room in report.get("rooms", []):
-        story += [PageBreak(), *_room(room, series.get(str(room.get("room")), {}), report, f, s)]
+    story: list[Flowable] = [_Bookmark(f.t("key_figures")), *_first_page(report, f, s)]
+    for index, room in enumerate(report.get("rooms", [])):
+        marks = [_Bookmark(f.t("room_detail"))] if index == 0 else []
+        marks.append(_Bookmark(f"{room.get('name', room.get('room'))} ({room.get('room')})", 1))
+        story += [PageBreak(), *marks, *_room(room, series.get(str(room.get("room")), {}), report, f, s)]
     performance = report.get("alarm_performance")
     if isinstance(performance, Mapping):
-        story += [PageBreak(), *_generic("alarm_performance", performance, f, s)]
+        story += [PageBreak(), _Bookmark(f.t("alarm_performance")), *_generic("alarm_performance", performance, f, s)]
     history = report.get("alarm_history")
     if isinstance(history, Mapping):
-        story += [PageBreak(), *_alarm_history(history, f, s, safety="fire_and_security" not in report)]
+        story += [PageBreak(), _Bookmark(f.t("alarm_history")),
+                  *_alarm_history(history, f, s, safety="fire_and_security" not in report)]
     security = report.get("fire_and_security")
     if security is not None:
-        story += [CondPageBreak(60 * mm), *_generic("fire_and_security", security, f, s)]
+        story += [CondPageBreak(60 * mm), _Bookmark(f.t("fire_and_security")),
+                  *_generic("fire_and_security", security, f, s)]
     for key, value in report.items():
         if key not in _HANDLED and value not in (None, {}, []):
-            story += [CondPageBreak(60 * mm), *_generic(key, value, f, s)]
-    story += [CondPageBreak(80 * mm), *_integrity(report, f, s)]
+            story += [CondPageBreak(60 * mm), _Bookmark(f.t(key)), *_generic(key, value, f, s)]
+    story += [CondPageBreak(80 * mm), _Bookmark(f.t("integrity")), *_integrity(report, f, s)]
     period = report.get("period", {})
     footer = f"{f.t('title')} · {site.get('name', site.get('id', ''))} · " \
              f"{f.time(period.get('from'))} – {f.time(period.get('to'))}"

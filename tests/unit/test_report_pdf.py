@@ -68,6 +68,10 @@ def test_english_pdf_has_key_figures_first_then_the_room_then_alarms_and_integri
     assert "Alarm and response history" in rest and "li.wei" in rest and "dehumidifier on" in rest
     assert "Integrity" in rest and AUDIT["config_sha256"] in rest
     assert "Resolution of each figure" in rest
+    outline = PdfReader(io.BytesIO(data)).outline  # the viewer's side panel: every section, each room under one
+    titles = [entry.title if not isinstance(entry, list) else [e.title for e in entry] for entry in outline]
+    assert titles[:3] == ["Key figures per room", "Room detail", ["Stack 101 (r1)"]]
+    assert "Alarm and response history" in titles and titles[-1] == "Integrity"
 
 
 @needs_font
