@@ -21,7 +21,6 @@ from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -189,10 +188,11 @@ def _document_problems(app: FastAPI) -> None:
     problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     definitions = problem.pop("$defs", {})
 
+    generate = app.openapi
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document = get_openapi(title=app.title, version=app.version, description=app.description,
-                                   routes=app.routes)
+            document = generate()  # FastAPI's own, from every route and the app's settings
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             schemas.update({"Problem": problem, **definitions})
             for operations in document.get("paths", {}).values():

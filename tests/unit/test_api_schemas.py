@@ -4,6 +4,7 @@ not to `api.schemas` fails here)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -155,3 +156,14 @@ def test_readiness_failing_is_documented_too(tmp_path: Path) -> None:
     answer = client.get("/readyz")
     assert answer.status_code == 503
     assert Readiness.model_validate(answer.json()).scope == "what this process can see"
+
+
+def test_every_422_is_documented_as_the_problem_the_app_answers(served: Any) -> None:
+    document = served[0].get("/openapi.json").json()
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            answer = operation["responses"].get("422")
+            if answer and "content" in answer:
+                schema = answer["content"]["application/json"]["schema"]
+                assert "Problem" in json.dumps(schema), (method, path, schema)
