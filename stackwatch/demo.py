@@ -74,7 +74,7 @@ def main() -> int:
         service = subprocess.Popen([python, "-m", "stackwatch", "run", "--config", str(CONFIG)], env=env)
         children.append(service)
         print(f"""
-stackwatch demo: a simulated district archive (2 buildings, 8 stack rooms, 17 devices)
+stackwatch demo: a simulated district archive (2 buildings, 8 stack rooms, 19 devices)
   InfluxDB   {influxd.url}  (database 'stackwatch'; try: influx -port {INFLUX_PORT} -database stackwatch)
   MQTT       127.0.0.1:{MQTT_PORT}  (mosquitto_sub -p {MQTT_PORT} -t '#' -v)
   config     {CONFIG}
@@ -83,6 +83,10 @@ stackwatch demo: a simulated district archive (2 buildings, 8 stack rooms, 17 de
   scenarios  mosquitto_pub -p {MQTT_PORT} -t stackwatch-sim/district-archive/control \\
                -m '{{"scenario": "fire-in-room", "room": "main-1-paper"}}'
              (also hvac-failure, flapping-humidity, water-leak, door-forced, gateway-down; "on": false ends one)
+  control    main-b1-paper's dehumidifier, humidifier and CRAC are driven by stackwatch: its room view on the
+             dashboard, or curl the API's /api/v1/control; make it work with
+               -m '{{"scenario": "humid-week", "room": "main-b1-paper"}}'   (plum-rain weather outside)
+             a fire there (fire-in-room) stops the CRAC and stays latched until you reset the room
   DASHBOARD  http://127.0.0.1:{API_PORT}/
              user admin, password in {STATE / "admin-password"} (written at the first start)
   API        http://127.0.0.1:{API_PORT}/docs  (OpenAPI; /healthz, /readyz, /metrics)
