@@ -27,8 +27,7 @@ _LABELS: dict[str, tuple[str, str]] = {
                          "出现霉变风险天数，数据完整率低于 95%。"),
     "attention": ("Rooms needing attention", "需要关注的库房"),
     "no_attention": ("No room needs attention.", "没有需要关注的库房。"),
-    "page": ("Page", "第"),
-    "page_suffix": ("", "页"),
+    "page_of": ("Page {n} of {total}", "第 {n} 页，共 {total} 页"),
     # key figure columns
     "room": ("Room", "库房"),
     "profile": ("Profile", "标准"),

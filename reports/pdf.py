@@ -246,6 +246,31 @@ def _pairs(styles: _Styles, rows: Sequence[tuple[str, str]], key_width: float = 
     return table
 
 
+class _NumberedCanvas(Canvas):
+    """Holds each finished page until the end, then stamps "page n of N" on all of them (N is known only then)."""
+
+    def __init__(self, *args: Any, font: str, page_text: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._font, self._page_text = font, page_text
+        self._held: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:
+        self._held.append(dict(self.__dict__))
+        self._startPage()  # type: ignore[attr-defined]  # reportlab's own reset, not in the stubs
+
+    def save(self) -> None:
+        total = len(self._held)
+        for number, state in enumerate(self._held, start=1):
+            self.__dict__.update(state)
+            self.saveState()
+            self.setFont(self._font, 7)
+            self.setFillColor(colors.Color(0.4, 0.4, 0.4))
+            self.drawRightString(PAGE_W - MARGIN, 8 * mm, self._page_text.format(n=number, total=total))
+            self.restoreState()
+            super().showPage()
+        super().save()
+
+
 class _Bookmark(Flowable):
     """An entry in the PDF's outline (the viewer's side panel) where it stands: a 300-page year is navigable."""
 
@@ -601,14 +626,16 @@ def render_pdf(report: Mapping[str, Any], series: Mapping[str, Mapping[str, Sequ
         canvas.setFont(font, 7)
         canvas.setFillColor(colors.Color(0.4, 0.4, 0.4))
         canvas.drawString(MARGIN, 8 * mm, footer)
-        canvas.drawRightString(PAGE_W - MARGIN, 8 * mm, f"{f.t('page')} {doc.page} {f.t('page_suffix')}".strip())
         canvas.restoreState()
+
+    def numbered(*args: Any, **kwargs: Any) -> Canvas:
+        return _NumberedCanvas(*args, font=font, page_text=f.t("page_of"), **kwargs)
 
     out = io.BytesIO()
     doc = SimpleDocTemplate(out, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
                             bottomMargin=MARGIN + 4 * mm, title=f"{f.t('title')} – {site.get('name', '')}",
                             author="stackwatch", subject=footer, lang="zh-CN" if lang == "zh" else "en")
-    doc.build(story, onFirstPage=decorate, onLaterPages=decorate)
+    doc.build(story, onFirstPage=decorate, onLaterPages=decorate, canvasmaker=numbered)
     return out.getvalue()
 
 
