@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -49,6 +50,7 @@ from reportlab.platypus import (
 from .charts import Row, merge_sensors, quantity_chart
 from .labels import Lang, known, label
 
+log = logging.getLogger(__name__)
 FONT_ENV = "STACKWATCH_PDF_FONT"
 FONT_CANDIDATES = (
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),  # Debian fonts-wqy-microhei (the Makefile installs it)
@@ -99,12 +101,15 @@ def font_for(lang: Lang, font_path: str | Path | None = None) -> str:
             raise FontUnavailable(
                 "a Chinese PDF needs a CJK TrueType font to embed: install the Debian package fonts-wqy-microhei "
                 f"(or point {FONT_ENV} at a .ttf/.ttc file); English (--lang en) works without it")
+        log.warning("no CJK font (fonts-wqy-microhei): the English PDF is set in Helvetica, names in Chinese "
+                    "will not show")
         return FALLBACK_FONT
     try:
         return _register(str(path))
     except Exception as error:  # reportlab raises TTFError and others for an unusable file
         if lang == "zh":
             raise FontUnavailable(f"cannot use {path} as a CJK font: {error}") from error
+        log.warning("cannot use %s as the PDF font (%s): the English PDF is set in Helvetica", path, error)
         return FALLBACK_FONT
 
 
