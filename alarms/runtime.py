@@ -132,10 +132,13 @@ class AlarmRuntime:
         if self.audit is None:
             return
         for command, status, result in outcomes:
+            via = str(command.args.get("via") or "cli")
+            if via == "api":  # `stackwatch api` audits its own actions, with the client's address
+                continue
             reason = str(command.args.get("comment") or command.args.get("reason") or "")
             self.audit.append(command.actor, f"alarm.{command.action}" + ("" if status == "done" else ".refused"),
-                              command.target, detail={"via": "cli", "result": result}, reason=reason,
-                              remote="cli")
+                              command.target, detail={"via": via, "result": result}, reason=reason,
+                              remote=str(command.args.get("remote") or via))
 
     def _handle(self, item: object) -> None:
         if isinstance(item, _Call):
