@@ -153,6 +153,7 @@ const CAUSES = {
     fire_pre_alarm: "火灾预警", fire_trouble: "消防故障", fire_zone_disabled: "防区被禁用",
     leak_cable_fault: "漏水感应线故障", door_held_open: "门长时间未关", sensor_fault: "传感器故障",
     no_data: "无数据", comm_loss: "设备通信中断", gateway_comm_loss: "网关通信中断", calibration_due: "校准到期",
+    control_failure: "控制指令未执行", control_input: "控制回路无可用读数", control_interlock: "控制联锁已触发",
   },
   en: {
     temperature_high: "Temperature high", temperature_low: "Temperature low", humidity_high: "Humidity high",
@@ -165,6 +166,8 @@ const CAUSES = {
     leak_cable_fault: "Leak cable fault", door_held_open: "Door held open", sensor_fault: "Sensor fault",
     no_data: "No data", comm_loss: "Device not answering", gateway_comm_loss: "Gateway not answering",
     calibration_due: "Calibration due",
+    control_failure: "Control command not carried out", control_input: "Control loop has no usable reading",
+    control_interlock: "Control interlock tripped",
   },
 };
 

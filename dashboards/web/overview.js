@@ -2,8 +2,10 @@
 
 import { t, fmt1, fmtTime } from "./i18n.js";
 import { h, setText, setAttr, icon } from "./dom.js";
+import { controlByRoom, roomMode } from "./control.js";
 
 const ROTATE_MS = 20_000;
+const CONTROL_MS = 10_000; // the control badges: auto, manual, hold, interlock
 const FLAGS = [["fire", "tile-fire", "fire"], ["water_leak", "tile-leak", "leak"], ["door_open", "tile-door", "door"]];
 const OTHER_FLAGS = ["smoke", "suppression_discharge", "suppression_pre_discharge", "fire_pre_alarm", "fire_trouble", "motion"];
 
@@ -17,10 +19,11 @@ function tile(room) {
     status: h("span", { class: "tile-status" }),
     extra: h("span", { class: "tile-extra" }),
     dewLabel: h("span", { class: "label" }),
+    control: h("span", { testid: "tile-control", class: "ctl-mode tile-control", hidden: true }),
   };
   parts.el = h("a", { testid: "room-tile", class: "tile", href: `#/rooms/${encodeURIComponent(room.id)}`,
     "data-room": room.id, "data-status": room.status },
-  h("div", { class: "tile-head" }, parts.name, parts.icons),
+  h("div", { class: "tile-head" }, h("span", { class: "tile-title" }, parts.name, " ", parts.control), parts.icons),
   h("div", { class: "tile-values" },
     h("div", { class: "reading t" }, parts.temperature, h("span", { class: "unit" }, "°C")),
     h("div", { class: "reading rh" }, parts.humidity, h("span", { class: "unit" }, "%"))),
@@ -28,6 +31,16 @@ function tile(room) {
     h("span", { class: "dew" }, parts.dewLabel, " ", parts.dewpoint, h("span", { class: "unit-s" }, " °C")),
     parts.extra, parts.status));
   return parts;
+}
+
+function updateControl(parts, controlled) {
+  const mode = roomMode(controlled);
+  parts.control.hidden = !mode;
+  if (!mode) return;
+  parts.control.className = `ctl-mode tile-control ctl-mode-${mode}`;
+  setAttr(parts.control, "data-mode", mode);
+  setText(parts.control, t(`ctl_mode_${mode}`));
+  setAttr(parts.control, "title", `${t("control")}: ${t(`ctl_mode_${mode}`)}`);
 }
 
 function updateTile(parts, room) {
@@ -71,6 +84,18 @@ export function mountOverview(el, ctx, { kiosk }) {
   el.append(root);
   let structure = "";
   let shown = 0;
+  let control = null; // room id → its control state, when the site has control
+  let controlTimer = null;
+
+  async function loadControl() {
+    try {
+      control = await controlByRoom();
+    } catch {
+      return; // keep the last badges; the next poll tries again
+    }
+    if (!control) { clearInterval(controlTimer); controlTimer = null; }
+    update();
+  }
 
   function build() {
     const rooms = ctx.state.rooms;
@@ -124,7 +149,7 @@ export function mountOverview(el, ctx, { kiosk }) {
     build();
     for (const room of ctx.state.rooms) {
       const parts = tiles.get(room.id);
-      if (parts) updateTile(parts, room);
+      if (parts) { updateTile(parts, room); updateControl(parts, control?.get(room.id)); }
     }
     showKiosk();
   }
@@ -132,8 +157,10 @@ export function mountOverview(el, ctx, { kiosk }) {
   const rotate = kiosk ? setInterval(() => { shown += 1; showKiosk(); }, ROTATE_MS) : null;
   const clock = kiosk ? setInterval(() => setText(kioskClock, fmtTime(Date.now() / 1000, "datetime")), 1000) : null;
   update();
+  loadControl();
+  controlTimer = setInterval(loadControl, CONTROL_MS);
   return {
     update,
-    unmount() { clearInterval(rotate); clearInterval(clock); },
+    unmount() { clearInterval(rotate); clearInterval(clock); clearInterval(controlTimer); },
   };
 }

@@ -134,11 +134,14 @@ def influx(server: LocalInfluxd, database: str = "stackwatch") -> InfluxClient:
 ON_DELAY = 3.0
 
 
-def fast_site(folder: Path) -> Path:
-    """The example archive with alarm delays short enough for a test (the rules are the same)."""
+def fast_site(folder: Path, control_interval: str | None = None) -> Path:
+    """The example archive with alarm delays short enough for a test (the rules are the same); `control_interval`
+    shortens the control loops' cycle (e.g. "3s") for tests that watch them act."""
     data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     data["alarms"] = {"defaults": {"limit_on_delay": f"{ON_DELAY}s", "limit_off_delay": "2s"},
                       "priorities": {"critical": {"realarm": "5m"}, "high": {"realarm": "5m"}}}
+    if control_interval is not None:
+        data["control"]["interval"] = control_interval
     path = folder / "site.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
@@ -191,7 +194,7 @@ class Archive:
         return f"--- service\n{self.service.output()}\n--- sim\n{self.sim.output()}"
 
 
-def start_archive(folder: Path) -> Archive:
+def start_archive(folder: Path, control_interval: str | None = None) -> Archive:
     """influxd, mosquitto, the simulators and the service on the example archive with short alarm delays."""
     folder.mkdir(parents=True, exist_ok=True)
     influxd = LocalInfluxd(folder / "influxd")
@@ -199,7 +202,7 @@ def start_archive(folder: Path) -> Archive:
     mosquitto = LocalMosquitto(folder / "mosquitto")
     mosquitto.start()
     env = site_env(folder, influxd, mosquitto)
-    config = fast_site(folder)
+    config = fast_site(folder, control_interval)
     archive = Archive(folder, config, env, influxd, mosquitto, service(config, env, folder / "service.log"),
                       simulators(config, env, folder / "sim.log"))
     archive.sim.start()

@@ -9,6 +9,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,11 +27,13 @@ SHOTS = ROOT / "dashboards" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
 LEAK_ROOM, LEAK_ALARM = "main-b1-paper", "leak-b1.leak:water_leak"
+CONTROLLED, DEHUMIDIFIER, CRAC_RUN = "main-b1-paper", "relay-b1.relay0", "crac-b1.run"
+CONTROL_INTERVAL = "2s"  # the example cycles every 30 s; the loops are the same
 
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
-    running = start_archive(tmp_path_factory.mktemp("dashboard"))
+    running = start_archive(tmp_path_factory.mktemp("dashboard"), control_interval=CONTROL_INTERVAL)
     try:
         wait_for(lambda: "API listening" in running.service.output(), 30, "the API")
         base = f"http://127.0.0.1:{running.env['STACKWATCH_API_PORT']}"
@@ -133,6 +136,7 @@ def test_a_water_leak_turns_the_tile_to_alarm_within_three_seconds_and_the_opera
         assert acked and acked[0].actor == "li.wei"
     finally:
         archive.control(scenario="water-leak", room=LEAK_ROOM, on=False)
+        release_interlock(archive)  # the leak latched the room's control interlock
 
 
 def test_a_viewer_sees_no_acknowledge_button_and_the_api_refuses_it(browser: object, archive: Archive) -> None:
@@ -185,3 +189,155 @@ def test_a_phone_sized_screen_shows_the_rooms(browser: object, archive: Archive)
     assert page.locator("[data-testid=room-tile]").count() == 8
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, f"the page is {width} px wide on a 390 px phone"
+
+
+def token(archive: Archive, user: str) -> dict[str, str]:
+    login = httpx.post(f"{base(archive)}/api/v1/auth/login", json={"username": user, "password": "a-long-passphrase"})
+    assert login.status_code == 200, login.text
+    return {"Authorization": f"Bearer {login.json()['token']}"}
+
+
+def control_room(archive: Archive, headers: dict[str, str], room: str = CONTROLLED) -> dict[str, Any]:
+    answer = httpx.get(f"{base(archive)}/api/v1/control", headers=headers)
+    assert answer.status_code == 200, answer.text
+    return next(r for r in answer.json()["rooms"] if r["room"] == room)
+
+
+def actuator_state(archive: Archive, headers: dict[str, str], name: str) -> dict[str, Any]:
+    return next(a for a in control_room(archive, headers)["actuators"] if a["id"] == name)
+
+
+def release_interlock(archive: Archive) -> None:
+    """Reset the controlled room's interlock once its fire and leak states have cleared (other tests expect auto)."""
+    operator = token(archive, "li.wei")
+
+    def cleared() -> dict[str, Any] | None:
+        lock: dict[str, Any] = control_room(archive, operator)["interlock"]
+        return None if lock["fire"] or lock["leak"] else lock
+
+    lock = wait_for(cleared, 30, "the fire and leak states to clear")
+    if lock["latched"] or lock["leak_latched"]:
+        answer = httpx.post(f"{base(archive)}/api/v1/control/rooms/{CONTROLLED}/reset", headers=operator,
+                            json={"reason": "test over: states cleared"})
+        assert answer.status_code == 200, answer.text
+
+
+def open_room(page: object, archive: Archive, room: str = CONTROLLED) -> None:
+    page.goto(base(archive) + f"/#/rooms/{room}")
+    page.wait_for_selector("[data-testid=control-state] [data-testid=control-loop-humidity]", timeout=15_000)
+
+
+def shoot(page: object, name: str) -> None:
+    """The page from the top down to the end of the control panel (the charts are in room.png)."""
+    page.evaluate("window.scrollTo(0, 0)")
+    time.sleep(0.3)
+    box = page.get_by_test_id("control-state").bounding_box()
+    width = page.evaluate("document.documentElement.clientWidth")
+    page.screenshot(path=str(SHOTS / name), full_page=True,
+                    clip={"x": 0, "y": 0, "width": width, "height": box["y"] + box["height"] + 12})
+
+
+def test_an_operator_puts_the_dehumidifier_in_manual_from_the_control_panel_and_back_to_automatic(
+        browser: object, archive: Archive) -> None:
+    operator = token(archive, "li.wei")
+    # The loops have run and the units' read-backs agree with their commands.
+    wait_for(lambda: actuator_state(archive, operator, DEHUMIDIFIER)["state"] == "verified", 60,
+             "the dehumidifier's command to be verified")
+    page = open_as(browser, archive, "li.wei")
+    badge = f"[data-testid=room-tile][data-room='{CONTROLLED}'] [data-testid=tile-control]"
+    page.wait_for_selector(f"{badge}[data-mode=auto]", timeout=15_000)
+    assert page.locator("[data-testid=tile-control]:not([hidden])").count() == 1  # the one controlled room
+    open_room(page, archive)
+    panel = page.get_by_test_id("control-state")
+    page.wait_for_selector("[data-testid=control-loop-humidity][data-mode=auto]", timeout=15_000)
+    humidity = panel.get_by_test_id("control-loop-humidity")
+    assert "50.0 %" in humidity.get_by_test_id("control-loop-target").inner_text()  # the example's target
+    assert "45.0" in humidity.get_by_test_id("control-loop-target").inner_text()  # and band
+    assert humidity.get_by_test_id("control-loop-measured").inner_text().strip() != "—"
+    unit = f"[data-testid='control-actuator-{DEHUMIDIFIER}']"
+    page.wait_for_selector(f"{unit}[data-state=verified][data-source=auto]", timeout=30_000)
+    page.wait_for_selector(f"[data-testid='control-actuator-{CRAC_RUN}'][data-state=verified]", timeout=30_000)
+    assert page.locator("[data-testid=control-interlock]").count() == 1
+    assert page.locator("[data-testid=control-log] [data-testid=control-log-row]").count() >= 1
+
+    # Manual: off, with a reason, for 5 minutes.
+    dehumidifier = page.locator(unit)
+    dehumidifier.get_by_test_id("control-manual").click()
+    form = dehumidifier.get_by_test_id("control-override-form")
+    form.get_by_test_id("control-override-value").select_option("0")
+    form.get_by_test_id("control-override-reason").fill("filter change on the dehumidifier")
+    form.get_by_test_id("control-override-minutes").fill("5")
+    form.get_by_test_id("control-override-submit").click()
+    page.wait_for_selector(f"{unit}[data-source=manual][data-override='li.wei'][data-commanded='0']", timeout=10_000)
+    shown = dehumidifier.get_by_test_id("control-override").inner_text()
+    assert "li.wei" in shown and "filter change on the dehumidifier" in shown
+    assert page.get_by_test_id("control-mode").get_attribute("data-mode") == "manual"
+    page.wait_for_selector(f"[data-testid=control-log-row][data-kind=override][data-target='{DEHUMIDIFIER}']",
+                           timeout=10_000)
+    assert "li.wei" in page.get_by_test_id("control-log").inner_text()
+
+    state = actuator_state(archive, operator, DEHUMIDIFIER)
+    assert state["source"] == "manual" and state["commanded"] == 0
+    override = state["override"]
+    assert override is not None and override["who"] == "li.wei" and override["value"] == 0
+    assert override["reason"] == "filter change on the dehumidifier"
+    assert override["until"] - override["since"] == pytest.approx(300, abs=1)
+    time.sleep(1.0)
+    shoot(page, "control.png")
+
+    # Back to automatic.
+    dehumidifier.get_by_test_id("control-auto").click()
+    page.wait_for_selector(f"{unit}[data-source=auto]:not([data-override])", timeout=15_000)
+    assert dehumidifier.get_by_test_id("control-auto").is_hidden()
+    state = actuator_state(archive, operator, DEHUMIDIFIER)
+    assert state["override"] is None and state["source"] == "auto"
+    page.wait_for_selector(f"[data-testid=control-log-row][data-kind=override_end][data-target='{DEHUMIDIFIER}']",
+                           timeout=10_000)
+    assert page.errors == []
+
+
+def test_a_viewer_sees_the_control_panel_without_manual_or_reset_controls(browser: object, archive: Archive) -> None:
+    page = open_as(browser, archive, "guard")
+    open_room(page, archive)
+    page.wait_for_selector(f"[data-testid='control-actuator-{DEHUMIDIFIER}']", timeout=10_000)
+    for control in ("control-manual", "control-auto", "control-override-form", "control-reset", "control-reset-form"):
+        assert page.locator(f"[data-testid={control}]").count() == 0, control
+    refused = httpx.put(f"{base(archive)}/api/v1/control/overrides/{DEHUMIDIFIER}", headers=token(archive, "guard"),
+                        json={"value": 0, "reason": "not mine to do", "minutes": 5})
+    assert refused.status_code == 403
+    assert page.errors == []
+
+
+def test_a_fire_shows_the_interlock_banner_and_an_operator_resets_the_room_once_it_has_cleared(
+        browser: object, archive: Archive) -> None:
+    page = open_as(browser, archive, "li.wei")
+    open_room(page, archive)
+    lock = "[data-testid=control-interlock]"
+    archive.control(scenario="fire-in-room", room=CONTROLLED)
+    try:
+        page.wait_for_selector(f"{lock}[data-state=fire][data-fire-active=true]", timeout=15_000)
+        assert "消防联锁已停止空气处理" in page.get_by_test_id("control-interlock-text").inner_text()  # zh by default
+        reset = page.get_by_test_id("control-reset")
+        assert reset.is_visible() and reset.is_disabled()  # not while the fire panel still reports fire
+        page.wait_for_selector(f"[data-testid='control-actuator-{CRAC_RUN}'][data-source=interlock][data-commanded='0']",
+                               timeout=10_000)
+        assert page.get_by_test_id("control-mode").get_attribute("data-mode") == "interlock"
+        shoot(page, "control-interlock.png")
+
+        archive.control(scenario="fire-in-room", room=CONTROLLED, on=False)
+        page.wait_for_selector(f"{lock}[data-state=fire][data-fire-active=false][data-awaiting-reset=true]",
+                               timeout=20_000)
+        wait_for(lambda: reset.is_enabled(), 5, "the reset button to be enabled")
+        reset.click()
+        page.get_by_test_id("control-reset-reason").fill("fire panel clear, room inspected")
+        page.get_by_test_id("control-reset-submit").click()
+        page.wait_for_selector(f"{lock}[data-state=normal]", timeout=10_000)
+        assert reset.is_hidden()
+        page.wait_for_selector(f"[data-testid='control-actuator-{CRAC_RUN}'][data-source=auto][data-commanded='1']",
+                               timeout=15_000)
+        page.wait_for_selector("[data-testid=control-log-row][data-kind=reset]", timeout=10_000)
+        assert "fire panel clear, room inspected" in page.get_by_test_id("control-log").inner_text()
+        assert page.errors == []
+    finally:
+        archive.control(scenario="fire-in-room", room=CONTROLLED, on=False)
+        release_interlock(archive)
