@@ -22,6 +22,7 @@ from alarms.lifecycle import ActionRefused
 from alarms.model import AlarmDefinition, AlarmEvent, AlarmStatus
 from alarms.notify.acknowledge import Acknowledger
 from alarms.performance import AlarmPerformance
+from control.journal import ControlJournal
 from stackwatch.catalog import PointCatalog
 from stackwatch.config.model import SiteConfig
 from stackwatch.readings import Reading
@@ -137,6 +138,7 @@ class ApiServices:
     config_digest: str = ""  # SHA-256 of the site file: reports say which limits they were checked against
     alarm_service: AlarmService | None = None
     readiness_scope: str = ""  # what /readyz can and cannot see, when it is not the whole service
+    control_journal: ControlJournal | None = None  # the control runtime's journal, for the reports
 
     def __post_init__(self) -> None:
         if self.alarm_service is None and self.alarms is not None:

@@ -22,6 +22,8 @@ from stackwatch.config.model import SiteConfig
 from .alarm_report import RESOLUTION as ALARM_RESOLUTION
 from .alarm_report import AlarmContext, alarm_history, performance
 from .compliance import completeness, daily_fluctuation, excursions, fluctuation_summary, summary, time_in_limits
+from .control_report import CSV_COLUMNS as CONTROL_CSV_COLUMNS
+from .control_report import csv_blocks as control_csv_blocks
 from .preservation import days_to_mould, emc, mould_risk_factor, rate_pi, twpi
 
 HOUR = 3600.0
@@ -252,6 +254,11 @@ def csv_rows(report: dict[str, Any]) -> list[list[Any]]:
     block("fire_and_security", [[e["at"], e["category"], e["event"], e["room"], e["alarm"], e["ticket"],
                                  e["priority"], e["acknowledged"], e["acknowledged_by"], e["cleared"],
                                  " ".join(e["notified"])] for e in report["fire_and_security"]["events"]])
+    if "control" in report:
+        for name, lines in control_csv_blocks(report["control"]):
+            rows.append([])
+            rows.append(list(CONTROL_CSV_COLUMNS[name]))
+            rows.extend([name, *line] for line in lines)
     integrity = report["integrity"]
     audit = integrity.get("audit") or {}
     block("integrity", [["config_sha256", integrity.get("config_sha256")],

@@ -21,12 +21,14 @@ from alarms.model import AlarmState, EventKind
 from alarms.notify.store import NotifyStore
 from api.audit import AuditTrail
 from api.history import HistoryQuery
+from control.journal import ControlJournal
 from stackwatch.catalog import PointCatalog
 from stackwatch.config.loader import resolve_state_dir
 from stackwatch.config.model import SiteConfig
 from stackwatch.store.influx import InfluxClient
 
 from .alarm_report import AlarmContext, notifications_by_ticket
+from .control_report import control_section
 from .environment import RoomHistory, compliance_report
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ class Sources:
     journal: Journal | None = None
     notify: NotifyStore | None = None
     audit: AuditTrail | None = None
+    control: ControlJournal | None = None  # sites with environmental control
     config_digest: str = ""  # SHA-256 of the site file the limits came from
 
 
@@ -75,6 +78,9 @@ def open_sources(config: SiteConfig, config_path: str | Path) -> Iterator[Source
         if (state / NOTIFY_STORE).exists():
             sources.notify = NotifyStore(state / NOTIFY_STORE, readonly=True)
             stack.callback(sources.notify.close)
+        if (state / config.control.journal).exists():
+            sources.control = ControlJournal(state / config.control.journal, readonly=True)
+            stack.callback(sources.control.close)
         if (state / config.api.audit).exists():
             sources.audit = AuditTrail(state / config.api.audit, readonly=True)
             stack.callback(sources.audit.close)
@@ -90,7 +96,7 @@ def from_services(services: ApiServices) -> Sources:
                    journal=alarms.journal if alarms is not None else None,
                    notify=services.acknowledger.store if services.acknowledger is not None else None,
                    audit=services.audit if isinstance(services.audit, AuditTrail) else None,
-                   config_digest=services.config_digest)
+                   control=services.control_journal, config_digest=services.config_digest)
 
 
 def alarm_context(journal: Journal | None, notify: NotifyStore | None, start: float) -> AlarmContext:
@@ -117,9 +123,14 @@ def gather(config: SiteConfig, sources: Sources, start: float, end: float, *, ro
 
     KeyError for an unknown room, ValueError for an empty period."""
     events = sources.journal.events(since=start, until=end, limit=MAX_EVENTS) if sources.journal else []
-    return compliance_report(config, sources.history, events, start, end, rooms=rooms or None,
-                             integrity=integrity(sources.audit, sources.config_digest), generated=generated,
-                             context=alarm_context(sources.journal, sources.notify, start))
+    report = compliance_report(config, sources.history, events, start, end, rooms=rooms or None,
+                               integrity=integrity(sources.audit, sources.config_digest), generated=generated,
+                               context=alarm_context(sources.journal, sources.notify, start))
+    if sources.control is not None:
+        # From well before the period, so an override set earlier and still running is listed with its setter.
+        rows = sources.control.rows(since=start - config.control.max_override, until=end, limit=MAX_EVENTS)
+        report["control"] = control_section(rows, rooms or None, start, end)
+    return report
 
 
 def report_from_files(config: SiteConfig, config_path: str | Path, start: float, end: float, *,

@@ -198,6 +198,17 @@ _LABELS: dict[str, tuple[str, str]] = {
     "mould_risk_days": ("Mould-risk days", "霉变风险天数"),
     "key_figures_resolution": ("Key figures rest on", "关键指标依据"),
     "out_of_service": ("out of service", "停用"),
+    "control": ("Environmental control", "环境控制"),
+    "commands": ("Commands", "指令数"),
+    "by_source": ("By source", "按来源"),
+    "unit_starts": ("Unit starts", "设备启动次数"),
+    "failures": ("Failed commands", "失败指令"),
+    "recovered": ("Recovered", "已恢复"),
+    "overrides": ("Manual overrides", "手动干预"),
+    "interlocks": ("Interlocks and resets", "联锁与复位"),
+    "set_by": ("Set by", "设置人"),
+    "end_reason": ("How it ended", "结束原因"),
+    "target": ("Target", "对象"),
 }
 
 

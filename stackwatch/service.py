@@ -173,7 +173,8 @@ class Service:
             history=HistoryQuery(InfluxClient(self.config.storage.influxdb), self.catalog,
                                  timezone=self.config.site.timezone),
             health=lambda: health(parts), metrics=lambda: metrics(parts),
-            config_digest=hashlib.sha256(Path(self.config_path).read_bytes()).hexdigest())
+            config_digest=hashlib.sha256(Path(self.config_path).read_bytes()).hexdigest(),
+            control_journal=self.control.journal if self.control is not None else None)
         auth = make_auth(self.users, settings)
         app = create_app(settings, services, auth.require, extra_routers=(auth.router, auth.users_router,
                                        build_control_router(self.control, auth.require, self.audit)))
