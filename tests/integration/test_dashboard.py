@@ -189,6 +189,10 @@ def test_a_phone_sized_screen_shows_the_rooms(browser: object, archive: Archive)
     assert page.locator("[data-testid=room-tile]").count() == 8
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, f"the page is {width} px wide on a 390 px phone"
+    page.goto(base(archive) + f"/#/rooms/{CONTROLLED}")
+    page.wait_for_selector("[data-testid=control-log] [data-testid=control-log-row]", timeout=15_000)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 400, f"the controlled room's page is {width} px wide on a 390 px phone"
 
 
 def token(archive: Archive, user: str) -> dict[str, str]:
@@ -293,6 +297,21 @@ def test_an_operator_puts_the_dehumidifier_in_manual_from_the_control_panel_and_
     assert state["override"] is None and state["source"] == "auto"
     page.wait_for_selector(f"[data-testid=control-log-row][data-kind=override_end][data-target='{DEHUMIDIFIER}']",
                            timeout=10_000)
+
+    # A loop in manual holds its units as they are (no value), and comes back the same way.
+    loop = "[data-testid=control-loop-humidity]"
+    humidity.get_by_test_id("control-manual").click()
+    form = humidity.get_by_test_id("control-override-form")
+    assert form.get_by_test_id("control-override-value").count() == 0
+    form.get_by_test_id("control-override-reason").fill("hygrometer being calibrated")
+    form.get_by_test_id("control-override-minutes").fill("10")
+    form.get_by_test_id("control-override-submit").click()
+    page.wait_for_selector(f"{loop}[data-mode=manual][data-override='li.wei']", timeout=10_000)
+    held = control_room(archive, operator)["loops"]["humidity"]
+    assert held["mode"] == "manual" and held["override"]["reason"] == "hygrometer being calibrated"
+    humidity.get_by_test_id("control-auto").click()
+    page.wait_for_selector(f"{loop}[data-mode=auto]:not([data-override])", timeout=10_000)
+    assert control_room(archive, operator)["loops"]["humidity"]["override"] is None
     assert page.errors == []
 
 
@@ -305,6 +324,39 @@ def test_a_viewer_sees_the_control_panel_without_manual_or_reset_controls(browse
     refused = httpx.put(f"{base(archive)}/api/v1/control/overrides/{DEHUMIDIFIER}", headers=token(archive, "guard"),
                         json={"value": 0, "reason": "not mine to do", "minutes": 5})
     assert refused.status_code == 403
+    assert page.errors == []
+
+
+def test_a_unit_that_ignores_its_command_is_shown_failed_in_red_with_the_detail(
+        browser: object, archive: Archive) -> None:
+    operator = token(archive, "li.wei")
+    page = open_as(browser, archive, "li.wei")
+    open_room(page, archive)
+    unit = f"[data-testid='control-actuator-{DEHUMIDIFIER}']"
+    dehumidifier = page.locator(unit)
+    archive.control(device="relay-b1", fault="ignore-commands:0")  # the relay reads back, its unit does not run
+    try:
+        dehumidifier.get_by_test_id("control-manual").click()
+        form = dehumidifier.get_by_test_id("control-override-form")
+        form.get_by_test_id("control-override-value").select_option("1")
+        form.get_by_test_id("control-override-reason").fill("test run after repair")
+        form.get_by_test_id("control-override-minutes").fill("5")
+        form.get_by_test_id("control-override-submit").click()
+        page.wait_for_selector(f"{unit}[data-source=manual][data-commanded='1']", timeout=10_000)
+        page.wait_for_selector(f"{unit}[data-state=failed].failed", timeout=60_000)
+        detail = dehumidifier.get_by_test_id("control-detail")
+        assert detail.is_visible() and detail.inner_text().strip()
+        assert dehumidifier.get_by_test_id("control-verify").get_attribute("data-state") == "failed"
+        color = dehumidifier.evaluate("el => getComputedStyle(el).borderTopColor")
+        assert color == "rgb(248, 81, 73)", color  # --alarm
+        state = actuator_state(archive, operator, DEHUMIDIFIER)
+        assert state["state"] == "failed" and state["alarm"] and state["detail"] in detail.inner_text()
+        page.wait_for_selector(f"[data-testid=control-log-row][data-kind=failed][data-target='{DEHUMIDIFIER}']",
+                               timeout=10_000)
+        shoot(page, "control-failed.png")
+    finally:
+        archive.control(device="relay-b1", fault="none")
+        httpx.delete(f"{base(archive)}/api/v1/control/overrides/{DEHUMIDIFIER}", headers=operator)
     assert page.errors == []
 
 
