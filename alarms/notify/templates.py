@@ -145,6 +145,8 @@ CAUSES: dict[str, dict[str, str]] = {
         "comm_loss": "设备通信中断", "no_data": "无数据", "sensor_fault": "传感器故障",
         "leak_contamination": "漏水感应线污染", "calibration_due": "校准到期",
         "notification_failure": "报警通知发送失败",
+        "control_failure": "控制指令未执行", "control_interlock": "消防/漏水联锁已动作",
+        "control_input": "控制回路缺少有效读数",
     },
     "en": {
         "fire": "Fire", "smoke": "Smoke", "water_leak": "Water leak",
@@ -163,6 +165,8 @@ CAUSES: dict[str, dict[str, str]] = {
         "comm_loss": "Device not answering", "no_data": "No data", "sensor_fault": "Sensor fault",
         "leak_contamination": "Leak cable contaminated", "calibration_due": "Calibration due",
         "notification_failure": "Alarm notifications failing",
+        "control_failure": "Control command not followed", "control_interlock": "Fire/leak interlock acted",
+        "control_input": "Control loop without a good reading",
     },
 }
 
