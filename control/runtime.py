@@ -117,6 +117,7 @@ class ControlRuntime:
         self._task: asyncio.Task[None] | None = None
         self._step_lock: asyncio.Lock | None = None
         self._alarm_state: dict[str, bool] = {}
+        self._holding_since: dict[tuple[str, str], float] = {}
         self._dirty: set[str] = set()  # rooms whose units or set-point moved this step: saved at its end
         self.cycles = 0
 
@@ -233,7 +234,7 @@ class ControlRuntime:
                 humidity = self._climate(room_plan.humidity_points, now)
                 wanted += controller.step(temperature, humidity, self.overrides, now)
                 for loop, status in controller.loops.items():
-                    self._alarm(input_alarm(room, loop), status.mode == "hold")
+                    self._input_alarm(room, loop, status.mode == "hold", now)
                 if changes:
                     self._save(room)
             wanted.sort(key=lambda d: d.source != INTERLOCK)  # safety first on the wire
@@ -333,6 +334,18 @@ class ControlRuntime:
         self._log(now, "mismatch", actuator.room, name, track.commanded, track.source, "", track.reason,
                   {"readback": readback})
         self._after_failure(name, now, back_off=False)
+
+    def _input_alarm(self, room: str, loop: str, holding: bool, now: float) -> None:
+        """A loop without a good reading holds at once, but alarms only after `input_max_age` of it: the first
+        poll after a start, or one missed poll, is no fault."""
+        key = (room, loop)
+        if not holding:
+            self._holding_since.pop(key, None)
+            self._alarm(input_alarm(room, loop), False)
+            return
+        since = self._holding_since.setdefault(key, now)
+        if now - since >= self.input_max_age:
+            self._alarm(input_alarm(room, loop), True)
 
     def _set_failed(self, name: str, failed: bool) -> None:
         self.tracks[name].alarm = failed

@@ -158,9 +158,17 @@ async def test_bad_humidity_holds_the_loop_and_raises_its_alarm(setup) -> None: 
     await clock.advance(700)
     runtime(climate(clock, 18.0, 40.0, Quality.BAD))
     await runtime.step()
-    assert ("control/r1.humidity:input_bad", True) in alarms
-    assert ("io1.dh", 0) not in units.writes[writes:]  # held, not switched on bad data
+    assert ("io1.dh", 0) not in units.writes[writes:]  # held at once, not switched on bad data
     assert runtime.status()["rooms"][0]["loops"]["humidity"]["mode"] == "hold"
+    assert ("control/r1.humidity:input_bad", True) not in alarms  # one bad poll is no fault yet
+    await clock.advance(300)
+    runtime(climate(clock, 18.0, 40.0, Quality.BAD))
+    await runtime.step()
+    assert ("control/r1.humidity:input_bad", True) in alarms
+    await clock.advance(30)
+    runtime(climate(clock, 18.0, 50.0))
+    await runtime.step()
+    assert alarms[-2:] == [("control/r1.humidity:input_bad", False), ("control/r1.temperature:input_bad", False)]
 
 
 async def test_a_restart_keeps_the_fire_latch_overrides_and_minimum_times(tmp_path: Path) -> None:
