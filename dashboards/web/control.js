@@ -95,10 +95,11 @@ function overrideControls(target, kind, done) {
     testid: "control-override-minutes", "aria-label": t("minutes") });
   const submit = h("button", { type: "submit", class: "btn act", testid: "control-override-submit" },
     t("ctl_send_override"));
+  const outranked = h("span", { class: "muted hint", testid: "control-outranked", hidden: true }, t("ctl_outranked"));
   const form = h("form", { class: "inline-form ctl-form", testid: "control-override-form", hidden: true },
     kind === "loop" ? h("span", { class: "muted hint" }, t("ctl_hold_hint"))
       : h("label", { class: "value-label" }, t("value"), " ", value),
-    reason, h("label", { class: "minutes-label" }, minutes, " ", t("minutes")), submit,
+    outranked, reason, h("label", { class: "minutes-label" }, minutes, " ", t("minutes")), submit,
     h("button", { type: "button", class: "btn ghost", onclick: () => close() }, t("cancel")));
   const el = h("div", { class: "actions ctl-actions" }, manualButton, autoButton, form, error);
 
@@ -141,6 +142,8 @@ function overrideControls(target, kind, done) {
     el,
     update(item) {
       autoButton.hidden = !item.override;
+      // An interlock outranks any operator: the override is kept and takes effect once the room is reset.
+      outranked.hidden = !(item.source === "interlock" || item.mode === "interlock");
       // A switch's form starts at the value it does not have now (the usual reason to take it over).
       if (form.hidden && value && kind === "switch") value.value = item.commanded >= 0.5 ? "0" : "1";
       if (form.hidden && value && kind !== "switch" && value.value === "" && item.commanded != null) {

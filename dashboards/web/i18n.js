@@ -68,6 +68,7 @@ const STRINGS = {
     ctl_ev_write_error: "写入错误", ctl_ev_recovered: "已恢复", ctl_ev_interlock: "联锁", ctl_ev_override: "手动",
     ctl_ev_override_end: "恢复自动", ctl_ev_reset: "复位",
     ctl_unavailable: "控制状态不可用：{detail}",
+    ctl_outranked: "联锁优先于手动：手动设置在联锁复位后才生效",
   },
   en: {
     title: "Stack rooms",
@@ -140,6 +141,7 @@ const STRINGS = {
     ctl_ev_write_error: "write error", ctl_ev_recovered: "recovered", ctl_ev_interlock: "interlock",
     ctl_ev_override: "manual", ctl_ev_override_end: "back to automatic", ctl_ev_reset: "reset",
     ctl_unavailable: "Control state unavailable: {detail}",
+    ctl_outranked: "The interlock outranks manual: the override takes effect once the room is reset",
   },
 };
 
