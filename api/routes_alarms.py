@@ -85,7 +85,7 @@ def build_alarm_router(services: ApiServices, require: Require) -> APIRouter:
                 and (room is None or r["room"] == room)]
         return rows[:limit]
 
-    @router.get("/alarms/{target}", tags=["alarms"], response_model=AlarmDetail, responses=errors(404, 503))
+    @router.get("/alarms/{target:path}", tags=["alarms"], response_model=AlarmDetail, responses=errors(404, 503))
     def get_alarm(target: str, _: reader) -> dict[str, Any]:
         """One alarm (key or ticket `123`) with its current state and its whole journal."""
         alarms = alarm_service()
@@ -116,25 +116,25 @@ def build_alarm_router(services: ApiServices, require: Require) -> APIRouter:
     acting: dict[str, Any] = {"tags": ["alarms"], "response_model": ActionResult,
                               "responses": errors(404, 409, 413, 503)}
 
-    @router.post("/alarms/{target}/acknowledge", **acting)
+    @router.post("/alarms/{target:path}/acknowledge", **acting)
     def acknowledge(target: str, body: Acknowledge, principal: actor, request: Request) -> dict[str, Any]:
         return act(target, principal, request, "acknowledge", body.comment, "ack", {"comment": body.comment})
 
-    @router.post("/alarms/{target}/shelve", **acting)
+    @router.post("/alarms/{target:path}/shelve", **acting)
     def shelve(target: str, body: Shelve, principal: actor, request: Request) -> dict[str, Any]:
         return act(target, principal, request, "shelve", body.reason, "shelve",
                    {"reason": body.reason, "duration": body.minutes * 60})
 
-    @router.post("/alarms/{target}/unshelve", **acting)
+    @router.post("/alarms/{target:path}/unshelve", **acting)
     def unshelve(target: str, principal: actor, request: Request) -> dict[str, Any]:
         return act(target, principal, request, "unshelve", "", "unshelve", {})
 
-    @router.post("/alarms/{target}/out-of-service", **acting)
+    @router.post("/alarms/{target:path}/out-of-service", **acting)
     def out_of_service(target: str, body: OutOfService, principal: actor, request: Request) -> dict[str, Any]:
         return act(target, principal, request, "out_of_service", body.reason, "out_of_service",
                    {"reason": body.reason})
 
-    @router.post("/alarms/{target}/in-service", **acting)
+    @router.post("/alarms/{target:path}/in-service", **acting)
     def in_service(target: str, principal: actor, request: Request) -> dict[str, Any]:
         return act(target, principal, request, "in_service", "", "in_service", {})
 

@@ -101,6 +101,12 @@ def test_fire_stops_air_handling_within_a_second_and_an_operator_resets_over_the
     with api(archive) as client:
         room = next(r for r in client.get("/api/v1/control").json()["rooms"] if r["room"] == ROOM)
         assert room["interlock"]["awaiting_reset"] and room["loops"]["humidity"]["mode"] == "interlock"
+        # The interlock is an alarm of its own (a key with a slash), acknowledged like any other.
+        alarm = f"control/{ROOM}:interlock"
+        detail = client.get(f"/api/v1/alarms/{alarm}")
+        assert detail.status_code == 200 and detail.json()["state"] != "normal", detail.text
+        ack = client.post(f"/api/v1/alarms/{alarm}/acknowledge", json={"comment": "fire brigade on site"})
+        assert ack.status_code == 200, ack.text
         answer = client.post(f"/api/v1/control/rooms/{ROOM}/reset", json={"reason": "room inspected, no damage"})
         assert answer.status_code == 200, answer.text
         again = client.post(f"/api/v1/control/rooms/{ROOM}/reset", json={"reason": "twice"})
