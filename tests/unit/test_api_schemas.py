@@ -39,7 +39,7 @@ REQUESTS: dict[str, list[str]] = {
                                            "/api/v1/points/th1.rh/history?agg=raw&from=2026-01-01T07:00:00Z"],
     "/api/v1/rooms/{room_id}/history": ["/api/v1/rooms/r1/history?quantity=temperature"],
     "/api/v1/alarms": ["/api/v1/alarms", "/api/v1/alarms?state=past&since=2025-12-31T00:00:00Z"],
-    "/api/v1/alarms/{target}": [f"/api/v1/alarms/{ALARM}"],
+    "/api/v1/alarms/{target:path}": [f"/api/v1/alarms/{ALARM}"],
     "/api/v1/alarm-performance": ["/api/v1/alarm-performance"],
     "/api/v1/audit": ["/api/v1/audit"],
     "/api/v1/reports/compliance": ["/api/v1/reports/compliance?from=2026-01-01T00:00:00%2B08:00"],
