@@ -57,7 +57,11 @@ class LoopView(_Strict):
 
 class ActuatorView(_Strict):
     id: str
-    kind: str
+    kind: str = Field(description="switch, setpoint or mode.")
+    role: str = Field(description="dehumidifier, humidifier, temperature_setpoint, air_handling, damper, leak_valve.")
+    min: float | None = Field(description="Lowest value an override may set (set-points).")
+    max: float | None = Field(description="Highest value an override may set (set-points).")
+    modes: dict[str, int] = Field(description="Mode names and their values (mode actuators).")
     device: str
     commanded: float | None
     source: str

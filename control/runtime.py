@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from alarms.ruleset import CONTROL_FAILED, CONTROL_INPUT, CONTROL_INTERLOCK
 from stackwatch.clock import Clock
+from stackwatch.config.control import RoomControl
 from stackwatch.readings import Quality, Reading
 from stackwatch.store.lineprotocol import encode_line
 
@@ -445,6 +446,7 @@ class ControlRuntime:
         rooms = []
         for room, controller in self.rooms.items():
             room_plan = self.plan.rooms[room]
+            roles = actuator_roles(room_plan.control)
             rooms.append({
                 "room": room,
                 "interlock": controller.interlock.as_dict() | {"awaiting_reset": controller.interlock.awaiting_reset},
@@ -453,6 +455,10 @@ class ControlRuntime:
                                  "override": _override(self.overrides.get(loop_target(room, loop)))}
                           for loop, s in controller.loops.items()},
                 "actuators": [{"id": name, "kind": self.plan.actuators[name].spec.kind,
+                               "role": roles.get(name, ""),
+                               "min": self.plan.actuators[name].spec.min,
+                               "max": self.plan.actuators[name].spec.max,
+                               "modes": self.plan.actuators[name].spec.modes,
                                "device": self.plan.actuators[name].device,
                                **self.tracks[name].as_dict(),
                                "on_since": _finite(controller.units[name].since) if name in controller.units
@@ -514,6 +520,23 @@ class ControlRuntime:
                                       + round((ts % 1) * 1e6) * 1000 + row % 1000)])
         except Exception:  # the journal holds it; the chart annotation is a convenience
             log.exception("control event %d not written to InfluxDB", row)
+
+
+def actuator_roles(control: RoomControl) -> dict[str, str]:
+    """What each actuator is to the room (the first role wins when one serves two, e.g. a CRAC's run command)."""
+    roles: dict[str, str] = {}
+    if control.humidity is not None:
+        roles.update({name: "dehumidifier" for name in control.humidity.dehumidifiers})
+        roles.update({name: "humidifier" for name in control.humidity.humidifiers})
+    if control.temperature is not None:
+        roles.setdefault(control.temperature.setpoint, "temperature_setpoint")
+        if control.temperature.run is not None:
+            roles.setdefault(control.temperature.run, "air_handling")
+    for role, names in (("air_handling", control.interlocks.air_handling), ("damper", control.interlocks.dampers),
+                        ("leak_valve", control.interlocks.leak_valves)):
+        for name in names:
+            roles.setdefault(name, role)
+    return roles
 
 
 def _true(reading: Reading) -> bool:

@@ -75,7 +75,15 @@ function failText(failure) {
  * The manual form of one actuator or loop: value (actuators only), reason (required) and minutes; plus the
  * "Back to automatic" button. `kind` is the actuator's kind, or "loop".
  */
-function overrideControls(target, kind, done) {
+/** What the unit is to the room ("dehumidifier"), else its kind ("switch"). */
+function roleText(actuator) {
+  for (const key of [`ctl_role_${actuator.role}`, `ctl_kind_${actuator.kind}`]) {
+    if (t(key) !== key) return t(key);
+  }
+  return actuator.role || actuator.kind;
+}
+
+function overrideControls(target, kind, done, range) {
   const error = h("p", { class: "form-error", role: "alert", testid: "control-action-error", hidden: true });
   const manualButton = h("button", { type: "button", class: "btn", testid: "control-manual" },
     kind === "loop" ? t("ctl_hold") : t("ctl_manual"));
@@ -87,7 +95,8 @@ function overrideControls(target, kind, done) {
       h("option", { value: "1" }, t("ctl_on")), h("option", { value: "0" }, t("ctl_off")));
   } else if (kind !== "loop") {
     value = h("input", { type: "number", step: "any", testid: "control-override-value", "aria-label": t("value"),
-      class: "value-input", required: true });
+      class: "value-input", required: true,
+      ...(range && range.min != null ? { min: range.min } : {}), ...(range && range.max != null ? { max: range.max } : {}) });
   }
   const reason = h("input", { type: "text", maxlength: 1000, required: true, testid: "control-override-reason",
     placeholder: t("reason"), "aria-label": t("reason") });
@@ -200,11 +209,11 @@ function actuatorView(actuator, canAct, done) {
     detail: h("p", { class: "form-error ctl-detail", testid: "control-detail", hidden: true }),
     override: h("p", { class: "ctl-override", testid: "control-override", hidden: true }),
   };
-  const actions = canAct ? overrideControls(actuator.id, actuator.kind, done) : null;
+  const actions = canAct ? overrideControls(actuator.id, actuator.kind, done, actuator) : null;
   const el = h("div", { class: "ctl-actuator", testid: `control-actuator-${actuator.id}`, "data-actuator": actuator.id },
     h("div", { class: "ctl-head" },
       h("span", { class: "ctl-name" }, h("code", {}, actuator.id), " ",
-        h("span", { class: "muted" }, t(`ctl_kind_${actuator.kind}`) !== `ctl_kind_${actuator.kind}` ? t(`ctl_kind_${actuator.kind}`) : actuator.kind)),
+        h("span", { class: "muted", testid: "control-role" }, roleText(actuator))),
       parts.commanded, parts.source, parts.verify),
     parts.reason, parts.detail, parts.override, parts.facts, actions ? actions.el : null);
   return {
