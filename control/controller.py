@@ -8,8 +8,10 @@ beats a loop, and a loop with no trustworthy reading holds rather than guess.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+from stackwatch.config.control import TargetPeriod
 
 from . import interlocks
 from .interlocks import InterlockState
@@ -141,18 +143,26 @@ class RoomController:
             return "hold", reading.problem or "no usable reading"
         return AUTO, ""
 
+    def _status(self, loop: str, periods: Sequence[TargetPeriod], base: float, band: float, reading: ClimateInput,
+                overrides: Mapping[str, Override], now: float) -> LoopStatus:
+        """The loop's target now (its period's, else the base), band, reading and mode, kept for the API."""
+        status = self.loops[loop]
+        period = period_at(periods, now, self.timezone)
+        target = period.target if period is not None else base
+        status.target, status.period, status.measured = target, period.name if period else "", reading.value
+        status.band = (target - band, target + band)
+        status.mode, status.problem = self._mode(loop, reading, overrides)
+        return status
+
     def _humidity(self, reading: ClimateInput, overrides: Mapping[str, Override], out: dict[str, Desired],
                   now: float) -> None:
         loop = self.plan.control.humidity
         if loop is None:
             return
-        status = self.loops["humidity"]
-        period = period_at(loop.periods, now, self.timezone)
-        target = period.target if period is not None else self.plan.rh_target
-        status.target, status.period, status.measured = target, period.name if period else "", reading.value
-        status.band = (target - self.plan.rh_band, target + self.plan.rh_band)
-        status.mode, status.problem = self._mode("humidity", reading, overrides)
-        if status.mode != AUTO or reading.value is None:
+        status = self._status("humidity", loop.periods, self.plan.rh_target, self.plan.rh_band, reading, overrides,
+                              now)
+        target = status.target
+        if status.mode != AUTO or reading.value is None or target is None:
             return
         rh = reading.value
         dehumidifying = any(self.units[n].on for n in loop.dehumidifiers)
@@ -177,12 +187,9 @@ class RoomController:
         loop = self.plan.control.temperature
         if loop is None:
             return
-        status = self.loops["temperature"]
-        period = period_at(loop.periods, now, self.timezone)
-        target = period.target if period is not None else self.plan.t_target
-        status.target, status.period, status.measured = target, period.name if period else "", reading.value
-        status.band = (target - self.plan.t_band, target + self.plan.t_band)
-        status.mode, status.problem = self._mode("temperature", reading, overrides)
+        status = self._status("temperature", loop.periods, self.plan.t_target, self.plan.t_band, reading, overrides,
+                              now)
+        target = status.target if status.target is not None else self.plan.t_target
         if status.mode in (INTERLOCK, MANUAL):
             return
         if loop.run is not None and loop.run not in out:

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from .alarms import AlarmsConfig
 from .api import ApiConfig
 from .base import StrictModel
-from .control import Actuator, ControlConfig, RoomControl
+from .control import Actuator, ControlConfig, HumidityLoop, RoomControl, TemperatureLoop
 from .devices import Device, Gateway, ModbusDevice, MqttDevice
 from .notify import NotifyConfig
 from .reports import ReportsConfig
@@ -140,26 +140,21 @@ class SiteConfig(StrictModel):
             seen.add(room.id)
             limits = effective_limits(room)
             self._check_loop_actuators(path, room_control)
-            if room_control.humidity is not None:
-                loop = room_control.humidity
-                for target, where in [(loop.target, "target")] + [
-                        (p.target, f"periods[{i}].target") for i, p in enumerate(loop.periods)]:
-                    if target is not None and not limits.rh_min <= target - loop.band < target + loop.band \
-                            <= limits.rh_max:
-                        raise CrossReferenceError(
-                            f"{path}.humidity.{where}",
-                            f"{target:g} ± {loop.band:g} % leaves the room's RH limits "
-                            f"{limits.rh_min:g}–{limits.rh_max:g} % ({room.profile})")
-            if room_control.temperature is not None:
-                loop_t = room_control.temperature
-                for target, where in [(loop_t.target, "target")] + [
-                        (p.target, f"periods[{i}].target") for i, p in enumerate(loop_t.periods)]:
-                    if target is not None and not limits.t_min <= target - loop_t.band < target + loop_t.band \
-                            <= limits.t_max:
-                        raise CrossReferenceError(
-                            f"{path}.temperature.{where}",
-                            f"{target:g} ± {loop_t.band:g} °C leaves the room's temperature limits "
-                            f"{limits.t_min:g}–{limits.t_max:g} °C ({room.profile})")
+            for name, loop, low, high, unit in (
+                    ("humidity", room_control.humidity, limits.rh_min, limits.rh_max, "%"),
+                    ("temperature", room_control.temperature, limits.t_min, limits.t_max, "°C")):
+                if loop is not None:
+                    self._check_targets(f"{path}.{name}", loop, low, high, f"{unit} leaves the room's "
+                                        f"{'RH' if name == 'humidity' else name} limits {low:g}–{high:g} {unit} "
+                                        f"({room.profile})")
+
+    @staticmethod
+    def _check_targets(path: str, loop: HumidityLoop | TemperatureLoop, low: float, high: float, why: str) -> None:
+        """Every target's band (the base target and each period's) inside the room's limits."""
+        targets = [(loop.target, "target")] + [(p.target, f"periods[{i}].target") for i, p in enumerate(loop.periods)]
+        for target, where in targets:
+            if target is not None and not low <= target - loop.band < target + loop.band <= high:
+                raise CrossReferenceError(f"{path}.{where}", f"{target:g} ± {loop.band:g} {why}")
 
     def _check_loop_actuators(self, path: str, room_control: RoomControl) -> None:
         uses: list[tuple[str, str, tuple[str, ...]]] = []  # (path, name, kinds allowed)
