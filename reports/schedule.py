@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from alarms.notify.channels.smtp import SmtpSender, envelope_sender, failure_delivery
+from alarms.notify.channels.smtp import SmtpSender, envelope_sender
 from alarms.notify.model import Delivery
 from stackwatch.config.model import SiteConfig
 from stackwatch.config.notify import SmtpChannel
@@ -104,30 +104,18 @@ class ReportMailer(SmtpSender):
     """The paging channel's SMTP connection (TLS, STARTTLS, login) sending a prepared message with attachments."""
 
     def send_mail(self, mail: EmailMessage, address: str) -> Delivery:
-        try:
-            smtp = self._connect()
-        except Exception as error:
-            return failure_delivery(error)
-        try:
-            smtp.ehlo_or_helo_if_needed()
-            self._login(smtp)
-            refused = smtp.send_message(mail, from_addr=envelope_sender(self.config.sender), to_addrs=[address])
+        def transact(smtp: smtplib.SMTP) -> Delivery:
+            try:
+                refused = smtp.send_message(mail, from_addr=envelope_sender(self.config.sender), to_addrs=[address])
+            except smtplib.SMTPRecipientsRefused as error:  # the only recipient refused: its own code and reply
+                refused = error.recipients
             if refused:
                 code, reply = refused[address]
                 return Delivery(ok=False, retryable=400 <= code < 500, status=f"smtp {code}",
                                 response=reply.decode("utf-8", "replace"))
             return Delivery(ok=True, retryable=False, status="smtp 250")
-        except smtplib.SMTPRecipientsRefused as error:  # the only recipient refused: its own code and reply
-            code, reply = error.recipients[address]
-            return Delivery(ok=False, retryable=400 <= code < 500, status=f"smtp {code}",
-                            response=reply.decode("utf-8", "replace"))
-        except Exception as error:  # refused recipient, data or login: reported per recipient, never raised
-            return failure_delivery(error)
-        finally:
-            try:
-                smtp.quit()
-            except Exception:
-                smtp.close()
+
+        return self.session(transact)
 
 
 def _summary(report: dict[str, Any], lang: Lang) -> str:

@@ -14,6 +14,7 @@ import email.policy
 import email.utils
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 
 from stackwatch.config.notify import SmtpChannel
@@ -127,6 +128,10 @@ class SmtpSender:
         return _reply_delivery(code, reply)
 
     def send(self, message: Message, address: str) -> Delivery:
+        return self.session(lambda smtp: self._transact(smtp, message, address))
+
+    def session(self, transact: Callable[[smtplib.SMTP], Delivery]) -> Delivery:
+        """Connect (TLS or STARTTLS), greet, log in, run `transact`, quit; every failure becomes the Delivery."""
         try:
             smtp = self._connect()
         except Exception as error:
@@ -134,7 +139,7 @@ class SmtpSender:
         try:
             smtp.ehlo_or_helo_if_needed()
             self._login(smtp)
-            return self._transact(smtp, message, address)
+            return transact(smtp)
         except Exception as error:  # SMTP, socket and TLS errors all end in the delivery log, never in the notifier
             return failure_delivery(error)
         finally:
