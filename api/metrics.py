@@ -6,6 +6,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from alarms.model import AlarmState, AlarmStatus, Priority
+
 
 @dataclass(frozen=True, slots=True)
 class Sample:
@@ -41,3 +43,16 @@ def exposition(samples: Iterable[Sample]) -> str:
             labels = ",".join(f'{key}="{_label_value(value)}"' for key, value in sorted(sample.labels.items()))
             lines.append(f"{name}{{{labels}}} {_number(sample.value)}" if labels else f"{name} {_number(sample.value)}")
     return "\n".join(lines) + "\n"
+
+
+def alarm_samples(statuses: Iterable[AlarmStatus]) -> list[Sample]:
+    """Alarms not normal and waiting for an acknowledgement, by priority (the service's and `stackwatch api`'s)."""
+    statuses = list(statuses)
+    samples = []
+    for priority in Priority:
+        active = [s for s in statuses if s.priority is priority and s.state is not AlarmState.NORMAL]
+        samples.append(Sample("stackwatch_alarms_not_normal", len(active), "Alarms not normal, by priority.",
+                              labels={"priority": priority.value}))
+        samples.append(Sample("stackwatch_alarms_unacknowledged", sum(1 for s in active if s.state.unacknowledged),
+                              "Alarms waiting for an acknowledgement.", labels={"priority": priority.value}))
+    return samples

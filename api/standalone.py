@@ -46,7 +46,7 @@ from fastapi import FastAPI
 from alarms.engine import AlarmEngine
 from alarms.journal import Journal
 from alarms.lifecycle import ActionRefused
-from alarms.model import AlarmDefinition, AlarmEvent, AlarmState, AlarmStatus, Priority
+from alarms.model import AlarmDefinition, AlarmEvent, AlarmState, AlarmStatus
 from alarms.performance import AlarmPerformance
 from alarms.ruleset import build_ruleset
 from stackwatch.catalog import PointCatalog, PointInfo
@@ -62,7 +62,7 @@ from .audit import AuditTrail
 from .auth import UserStore, ensure_admin, make_auth
 from .history import HistoryQuery
 from .live import LiveFeed
-from .metrics import Sample
+from .metrics import Sample, alarm_samples
 from .services import ACTIONS, AlarmsUnavailable, ApiServices, StateUnavailable
 
 log = logging.getLogger("stackwatch.api")
@@ -424,12 +424,7 @@ def _metrics(latest: InfluxLatest, alarms: JournalAlarms, now: float) -> list[Sa
                       math.inf if latest.answered_at is None else max(0.0, now - latest.answered_at),
                       "Seconds since InfluxDB last answered the latest-state query.")]
     statuses = alarms.statuses()
-    for priority in Priority:
-        active = [s for s in statuses if s.priority is priority and s.state is not AlarmState.NORMAL]
-        samples.append(Sample("stackwatch_alarms_not_normal", len(active), "Alarms not normal, by priority.",
-                              labels={"priority": priority.value}))
-        samples.append(Sample("stackwatch_alarms_unacknowledged", sum(1 for s in active if s.state.unacknowledged),
-                              "Alarms waiting for an acknowledgement.", labels={"priority": priority.value}))
+    samples += alarm_samples(statuses)
     return samples
 
 

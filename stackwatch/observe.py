@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from alarms.model import AlarmState, Priority
 from alarms.notify.notifier import Notifier
 from alarms.runtime import AlarmRuntime
-from api.metrics import Sample
+from api.metrics import Sample, alarm_samples
 from collector.modbus.poller import ModbusCollector
 from collector.mqtt.subscriber import MqttCollector
 
@@ -71,12 +70,7 @@ def metrics(parts: ServiceParts) -> list[Sample]:
         Sample("stackwatch_influx_up", 0 if writer.outage else 1, "1 while InfluxDB takes writes."),
     ]
     statuses = parts.alarms.call(lambda engine, _now: list(engine.status.values()))
-    for priority in Priority:
-        active = [s for s in statuses if s.priority is priority and s.state is not AlarmState.NORMAL]
-        samples.append(Sample("stackwatch_alarms_not_normal", len(active), "Alarms not normal, by priority.",
-                              labels={"priority": priority.value}))
-        samples.append(Sample("stackwatch_alarms_unacknowledged", sum(1 for s in active if s.state.unacknowledged),
-                              "Alarms waiting for an acknowledgement.", labels={"priority": priority.value}))
+    samples += alarm_samples(statuses)
     samples.append(Sample("stackwatch_alarm_evaluations_total", parts.alarms.engine.evaluations,
                           "Rule evaluations.", "counter"))
     if parts.notifier is not None:
