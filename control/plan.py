@@ -5,6 +5,7 @@ The loops then run on plain data and never search the config while a fire is on.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from alarms.profiles import effective_limits
@@ -24,6 +25,8 @@ class ActuatorPlan:
     def encode(self, value: float) -> int:
         """The raw register or coil value for an engineering `value`; ValueError outside the allowed range."""
         spec = self.spec
+        if not math.isfinite(value):
+            raise ValueError(f"{self.name}: {value} is not a value")
         if spec.kind == "switch":
             if value not in (0, 1):
                 raise ValueError(f"{self.name} is a switch: 0 or 1, not {value:g}")

@@ -62,3 +62,6 @@ def test_actuator_encoding_respects_range_type_and_scale() -> None:
     with pytest.raises(ValueError, match="switch: 0 or 1"):
         actuators["io1.dh"].encode(2)
     assert setpoint.agrees(18.5, 18.54) and not setpoint.agrees(18.5, 18.8)
+    for hostile in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(ValueError, match="is not a value"):
+            setpoint.encode(hostile)
