@@ -54,7 +54,7 @@ def test_everyone_logged_in_reads_operators_and_admins_act(setup: Any, role: str
 
 
 def test_an_override_is_audited_shown_and_ended(setup: Any) -> None:
-    client, runtime, trail = setup
+    client, _, trail = setup
     answer = client.put("/api/v1/control/overrides/io1.dh", json={"value": 0, "reason": "filter", "minutes": 30},
                         headers=as_("operator"))
     assert answer.status_code == 200 and answer.json()["override"]["who"] == "operator-user"
