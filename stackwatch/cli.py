@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     from alarms.notify.cli import add_commands as add_notify_commands
     from api.audit_cli import add_commands as add_audit_commands
     from api.users_cli import add_commands as add_user_commands
+    from control.cli import add_commands as add_control_commands
     from reports.cli import add_commands as add_report_commands
 
     add_commands(commands)
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_user_commands(commands)
     add_audit_commands(commands)
     add_report_commands(commands)
+    add_control_commands(commands)
     return parser
 
 
