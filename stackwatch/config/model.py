@@ -13,7 +13,7 @@ from .api import ApiConfig
 from .base import StrictModel
 from .control import Actuator, ControlConfig, HumidityLoop, RoomControl, TemperatureLoop
 from .devices import Device, Gateway, ModbusDevice, MqttDevice
-from .notify import NotifyConfig
+from .notify import NotifyConfig, SmtpChannel
 from .reports import ReportsConfig
 from .services import MqttBroker, StorageConfig
 from .site import Building, Room, SiteInfo
@@ -102,7 +102,24 @@ class SiteConfig(StrictModel):
             elif isinstance(device, MqttDevice) and self.mqtt is None:
                 raise CrossReferenceError(f"{path}.protocol", "MQTT devices need an `mqtt` broker section")
         self._check_control()
+        self._check_reports(rooms)
         return self
+
+    def _check_reports(self, rooms: set[str]) -> None:
+        """The monthly report names rooms that exist and an SMTP channel it can send through."""
+        reports = self.reports
+        for index, room in enumerate(reports.rooms):
+            if room not in rooms:
+                raise CrossReferenceError(f"reports.rooms[{index}]", f"unknown room {room!r}")
+        if not reports.recipients:
+            return
+        smtp = [channel.id for channel in self.notify.channels if isinstance(channel, SmtpChannel)]
+        if reports.channel is not None and reports.channel not in smtp:
+            raise CrossReferenceError("reports.channel", f"{reports.channel!r} is not an SMTP channel of "
+                                      f"notify.channels ({', '.join(smtp) or 'there is none'})")
+        if not smtp:
+            raise CrossReferenceError("reports.recipients", "the monthly report needs an SMTP channel in "
+                                      "notify.channels to send through")
 
     @staticmethod
     def _check_actuators(path: str, device: ModbusDevice) -> None:

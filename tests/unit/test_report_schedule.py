@@ -134,3 +134,19 @@ def test_a_refused_recipient_is_reported_and_the_others_still_get_it() -> None:
     refused = outcomes["head@archive.test"]
     assert not refused.ok and not refused.retryable and refused.status == "smtp 550"
     assert [r[1] for r in inbox.received] == [["inspector@archive.test"]]
+
+
+@pytest.mark.parametrize(("section", "expected"), [
+    ("reports: {recipients: [a@archive.test]}", "reports.recipients (line"),
+    ("reports: {recipients: [a@archive.test], channel: sms}", "reports.channel"),
+    ("reports: {rooms: [nowhere]}", "reports.rooms[0] (line"),
+])
+def test_the_site_file_says_when_the_monthly_report_could_not_be_sent(section: str, expected: str) -> None:
+    from stackwatch.config import ConfigError, parse_config
+
+    text = ("site: {id: s}\nbuildings: [{id: b}]\nrooms: [{id: r1, building: b, profile: paper}]\n"
+            "notify: {channels: [{type: sms-http, id: sms, url: 'http://127.0.0.1:9/', body: '{text}'}]}\n"
+            + section + "\n")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "site.yaml")
+    assert any(expected in problem for problem in caught.value.problems), caught.value.problems
