@@ -164,6 +164,15 @@ class SiteConfig(StrictModel):
                     self._check_targets(f"{path}.{name}", loop, low, high, f"{unit} leaves the room's "
                                         f"{'RH' if name == 'humidity' else name} limits {low:g}–{high:g} {unit} "
                                         f"({room.profile})")
+            rh, t = room_control.humidity, room_control.temperature
+            if rh is not None and t is not None and rh.target is not None and t.target is not None:
+                for side, at_rh, at_t in (
+                        ("upper", rh.target + rh.band >= limits.rh_max, t.target + t.band >= limits.t_max),
+                        ("lower", rh.target - rh.band <= limits.rh_min, t.target - t.band <= limits.t_min)):
+                    if at_rh and at_t:
+                        raise CrossReferenceError(
+                            f"{path}.humidity.target", f"the temperature and RH bands both reach their {side} "
+                            "limits: DA/T 87-2021 §5.1.2 asks that set-points never put both at the same side")
 
     @staticmethod
     def _check_targets(path: str, loop: HumidityLoop | TemperatureLoop, low: float, high: float, why: str) -> None:

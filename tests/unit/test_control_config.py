@@ -46,10 +46,14 @@ def test_default_targets_are_the_middle_of_the_profile_and_the_band_fits() -> No
     ("min: 14, max: 24,", "", "a set-point needs its allowed range"),
     ('from: "20:00"', 'from: "25:00"', "is not a time like 07:30"),
     ("humidifiers: [io1.hum]", "humidifiers: [io1.dh]", "cannot both dehumidify and humidify"),
+    ("target: 50, band: 5", "target: 55, band: 5", "both reach their upper limits"),
 ])
 def test_control_mistakes_are_named_by_path(old: str, new: str, expected: str) -> None:
     assert old in SITE
-    found = problems(SITE.replace(old, new, 1))
+    text = SITE.replace(old, new, 1)
+    if "upper limits" in expected:  # with the temperature band at its upper limit too
+        text = text.replace("target: 18, setpoint", "target: 22, setpoint").replace("target: 17}]", "target: 21}]")
+    found = problems(text)
     assert any(expected in problem for problem in found), found
 
 
