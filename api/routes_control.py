@@ -7,18 +7,30 @@ is journaled by the control runtime and written to the audit trail here.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the route annotations as objects.
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from control.runtime import ControlRefused, ControlRuntime
+from control.journal import ControlJournal
+from control.remote import ControlUnavailable
+from control.runtime import ControlRefused
 
 from .history import parse_time
 from .model import Audit, Principal
 
 Require = Callable[[str], Any]
+
+
+class ControlAccess(Protocol):
+    """The runtime in the service, or `control.remote.JournalControl` in `stackwatch api`."""
+
+    journal: ControlJournal
+
+    def status(self) -> dict[str, Any]: ...
+
+    async def act(self, action: str, target: str, who: str, args: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
 class _Strict(BaseModel):
@@ -100,6 +112,7 @@ class ControlView(_Strict):
     enabled: bool
     now: float | None = None
     interval: float | None = None
+    as_of: float | None = Field(None, description="`stackwatch api` only: when the service last saved this view.")
     rooms: list[RoomControlView]
 
 
@@ -121,12 +134,12 @@ class ControlActionResult(_Strict):
     override: OverrideView | None = None
 
 
-def build_control_router(runtime: ControlRuntime | None, require: Require, audit: Audit | None) -> APIRouter:
+def build_control_router(runtime: ControlAccess | None, require: Require, audit: Audit | None) -> APIRouter:
     router = APIRouter(prefix="/api/v1/control", tags=["control"])
     reader = Annotated[Principal, Depends(require("read"))]
     actor = Annotated[Principal, Depends(require("act"))]
 
-    def running() -> ControlRuntime:
+    def running() -> ControlAccess:
         if runtime is None:
             raise HTTPException(404, "no climate control is configured at this site")
         return runtime
@@ -159,52 +172,49 @@ def build_control_router(runtime: ControlRuntime | None, require: Require, audit
         return [row.as_dict() for row in control.journal.rows(since=start, until=end, room=room, target=target,
                                                                   limit=limit)]
 
-    # The actions are coroutines so they run on the event loop, the runtime's own thread: no locking needed.
+    async def act(action: str, target: str, principal: Principal, args: dict[str, Any], *,
+                  missing: str = "") -> dict[str, Any]:
+        """Coroutines on the event loop, the runtime's own thread: no locking needed in the service."""
+        control = running()
+        try:
+            return await control.act(action, target, principal.user, args)
+        except KeyError:
+            raise HTTPException(404, missing or f"no actuator or loop {target!r}") from None
+        except ControlRefused as refusal:
+            raise HTTPException(409, str(refusal)) from None
+        except ControlUnavailable as error:
+            raise HTTPException(503, str(error)) from None
+
 
     @router.put("/overrides/{target:path}", response_model=ControlActionResult,
-                responses={404: {"description": "unknown actuator or loop"}, 409: {"description": "refused"}})
+                responses={404: {"description": "unknown actuator or loop"}, 409: {"description": "refused"},
+                           503: {"description": "no service took the command (`stackwatch api`)"}})
     async def set_override(target: str, body: OverrideBody, principal: actor, request: Request) -> dict[str, Any]:
         """Put an actuator (`<device>.<actuator>`) or a loop (`<room>/humidity`) in manual until it expires."""
-        control = running()
-        try:
-            override = control.set_override(target, body.value, principal.user, body.reason, body.minutes * 60)
-        except KeyError:
-            raise HTTPException(404, f"no actuator or loop {target!r}") from None
-        except ControlRefused as refusal:
-            raise HTTPException(409, str(refusal)) from None
+        result = await act("override", target, principal,
+                           {"value": body.value, "reason": body.reason, "seconds": body.minutes * 60})
         audited(principal, request, "control.override", target, body.reason,
-                {"value": body.value, "until": override.until})
-        return {"message": f"{target} in manual until the override expires",
-                "override": {"value": override.value, "who": override.who, "reason": override.reason,
-                             "since": override.since, "until": override.until}}
+                {"value": body.value, "until": (result.get("override") or {}).get("until")})
+        return result
 
     @router.delete("/overrides/{target:path}", response_model=ControlActionResult,
-                   responses={404: {"description": "unknown actuator or loop"}, 409: {"description": "refused"}})
+                   responses={404: {"description": "unknown actuator or loop"}, 409: {"description": "refused"},
+                              503: {"description": "no service took the command (`stackwatch api`)"}})
     async def clear_override(target: str, principal: actor, request: Request,
-                       reason: Annotated[str, Query(max_length=1000)] = "") -> dict[str, Any]:
+                             reason: Annotated[str, Query(max_length=1000)] = "") -> dict[str, Any]:
         """Back to automatic now."""
-        control = running()
-        try:
-            control.clear_override(target, principal.user, reason)
-        except KeyError:
-            raise HTTPException(404, f"no actuator or loop {target!r}") from None
-        except ControlRefused as refusal:
-            raise HTTPException(409, str(refusal)) from None
+        result = await act("release", target, principal, {"reason": reason})
         audited(principal, request, "control.override_end", target, reason, {})
-        return {"message": f"{target} back to automatic"}
+        return result
 
     @router.post("/rooms/{room}/reset", response_model=ControlActionResult,
-                 responses={404: {"description": "room not controlled"}, 409: {"description": "refused"}})
+                 responses={404: {"description": "room not controlled"}, 409: {"description": "refused"},
+                            503: {"description": "no service took the command (`stackwatch api`)"}})
     async def reset_room(room: str, body: ResetBody, principal: actor, request: Request) -> dict[str, Any]:
         """Release a latched fire or leak interlock once its states have cleared: loops and air handling resume."""
-        control = running()
-        try:
-            message = control.reset(room, principal.user, body.reason)
-        except KeyError:
-            raise HTTPException(404, f"room {room!r} is not controlled") from None
-        except ControlRefused as refusal:
-            raise HTTPException(409, str(refusal)) from None
+        result = await act("reset", room, principal, {"reason": body.reason},
+                           missing=f"room {room!r} is not controlled")
         audited(principal, request, "control.reset", room, body.reason, {})
-        return {"message": message}
+        return result
 
     return router

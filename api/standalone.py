@@ -49,6 +49,8 @@ from alarms.lifecycle import ActionRefused
 from alarms.model import AlarmDefinition, AlarmEvent, AlarmState, AlarmStatus
 from alarms.performance import AlarmPerformance
 from alarms.ruleset import build_ruleset
+from control.journal import ControlJournal
+from control.remote import JournalControl
 from stackwatch.catalog import PointCatalog, PointInfo
 from stackwatch.clock import Clock, SystemClock
 from stackwatch.config.loader import resolve_state_dir
@@ -63,6 +65,7 @@ from .auth import UserStore, ensure_admin, make_auth
 from .history import HistoryQuery
 from .live import LiveFeed
 from .metrics import Sample, alarm_samples
+from .routes_control import build_control_router
 from .services import ACTIONS, AlarmsUnavailable, ApiServices, StateUnavailable
 
 log = logging.getLogger("stackwatch.api")
@@ -384,8 +387,16 @@ def build(config: SiteConfig, config_path: str | Path, clock: Clock | None = Non
         health=health, metrics=lambda: _metrics(latest, alarms, clock.now()),
         config_digest=hashlib.sha256(Path(config_path).read_bytes()).hexdigest(), readiness_scope=SCOPE)
     auth = make_auth(users, config.api)
-    app = create_app(config.api, services, auth.require, extra_routers=(auth.router, auth.users_router))
-    return Standalone(app, Follower(feed, alarms, latest), (journal.close, users.close, audit.close, influx.close))
+    closers = [journal.close, users.close, audit.close, influx.close]
+    control = None
+    if config.control.enabled and config.control.rooms:  # the service's view and command table, in its journal
+        control_journal = ControlJournal(state_dir / config.control.journal)
+        control = JournalControl(control_journal, clock.now, wait=wait)
+        services.control_journal = control_journal
+        closers.append(control_journal.close)
+    app = create_app(config.api, services, auth.require,
+                     extra_routers=(auth.router, auth.users_router, build_control_router(control, auth.require, audit)))
+    return Standalone(app, Follower(feed, alarms, latest), tuple(closers))
 
 
 def _health(latest: InfluxLatest, alarms: JournalAlarms, users: UserStore, now: float) -> dict[str, dict[str, Any]]:

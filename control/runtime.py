@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import threading
@@ -36,6 +37,7 @@ from .plan import ActuatorPlan, ControlPlan
 log = logging.getLogger("stackwatch.control")
 
 FAILED_RETRY = 60.0  # a failed actuator is tried again this often, so it recovers by itself when the unit does
+COMMAND_POLL = 0.5  # s between looks at the command table (actions through `stackwatch api`)
 EARLY_CHECK = 2.0  # read back this soon and then this often until `settle`: most units answer long before it
 
 
@@ -116,6 +118,7 @@ class ControlRuntime:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._command_task: asyncio.Task[None] | None = None
         self._step_lock: asyncio.Lock | None = None
         self._alarm_state: dict[str, bool] = {}
         self._holding_since: dict[tuple[str, str], float] = {}
@@ -173,13 +176,15 @@ class ControlRuntime:
         self._wake = asyncio.Event()
         self._step_lock = asyncio.Lock()
         self._task = asyncio.create_task(self._run(), name="control")
+        self._command_task = asyncio.create_task(self._commands(), name="control-commands")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._command_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._command_task = None
         self._save_all()
         self.journal.close()
 
@@ -245,6 +250,7 @@ class ControlRuntime:
             for room in self._dirty:
                 self._save(room)
             self._dirty.clear()
+            self.journal.save_snapshot(now, self.status())
             self.cycles += 1
 
     async def _command(self, desired: Desired, now: float) -> None:
@@ -438,6 +444,47 @@ class ControlRuntime:
         self._save(room)
         self.poke()
         return f"{room}: interlock reset by {who}; loops resume"
+
+    def apply(self, action: str, target: str, who: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        """One operator action by name (the API's and another process's way in); raises ControlRefused/KeyError."""
+        reason = str(args.get("reason") or "")
+        if action == "override":
+            value = args.get("value")
+            override = self.set_override(target, None if value is None else float(value), who, reason,
+                                         float(args.get("seconds") or 0))
+            return {"message": f"{target} in manual until the override expires", "override": _override(override)}
+        if action == "release":
+            self.clear_override(target, who, reason)
+            return {"message": f"{target} back to automatic"}
+        if action == "reset":
+            return {"message": self.reset(target, who, reason)}
+        raise ControlRefused(f"unknown control action {action!r}")
+
+    async def act(self, action: str, target: str, who: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        return self.apply(action, target, who, args)
+
+    def _run_commands(self) -> None:
+        """Apply what `stackwatch api` (another process) wrote to the journal's command table."""
+        for command in self.journal.take_pending():
+            try:
+                result = self.apply(command.action, command.target, command.actor, command.args)
+            except KeyError:
+                self.journal.finish(command.id, "unknown", f"no actuator, loop or room {command.target!r}")
+            except ControlRefused as refusal:
+                self.journal.finish(command.id, "refused", str(refusal))
+            except Exception as error:  # a malformed command must not stop the others
+                log.exception("control command %d failed", command.id)
+                self.journal.finish(command.id, "refused", f"could not apply: {error}")
+            else:
+                self.journal.finish(command.id, "done", json.dumps(result))
+
+    async def _commands(self) -> None:
+        while True:
+            try:
+                self._run_commands()
+            except Exception:
+                log.exception("control command table unreadable")
+            await asyncio.sleep(COMMAND_POLL)
 
     # --- state for the API and a restart ---------------------------------------------------------------------
 

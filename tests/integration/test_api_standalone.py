@@ -150,3 +150,25 @@ def test_users_and_the_audit_trail_are_shared_and_the_chain_holds(pair: Pair) ->
     assert ("admin", "alarm.acknowledge") in actions and ("admin", "user.add") in actions
     verified = pair.archive.cli("audit", "verify")
     assert verified.returncode == 0 and "intact" in verified.stdout, verified.stdout + verified.stderr
+
+
+def test_the_standalone_api_shows_control_and_an_override_through_it_reaches_the_service(pair: Pair) -> None:
+    def room(client: httpx.Client) -> dict[str, Any]:
+        state = client.get("/api/v1/control").json()
+        assert state["enabled"], state
+        return next(r for r in state["rooms"] if r["room"] == "main-b1-paper")
+
+    wait_for(lambda: room(pair.api)["loops"]["humidity"]["mode"] == "auto", 40, "the service's control snapshot")
+    answer = pair.api.put("/api/v1/control/overrides/relay-b1.relay1",
+                          json={"value": 0, "reason": "humidifier tank refilled", "minutes": 10})
+    assert answer.status_code == 200, answer.text + pair.diagnostics()
+    in_service = next(a for a in room(pair.service)["actuators"] if a["id"] == "relay-b1.relay1")
+    assert in_service["override"]["who"] == "admin" and in_service["override"]["value"] == 0
+    refused = pair.api.put("/api/v1/control/overrides/crac-b1.setpoint",
+                           json={"value": 99, "reason": "x", "minutes": 5})
+    assert refused.status_code == 409 and "maximum" in refused.json()["detail"]
+    back = pair.api.delete("/api/v1/control/overrides/relay-b1.relay1", params={"reason": "done"})
+    assert back.status_code == 200, back.text
+    assert next(a for a in room(pair.api)["actuators"] if a["id"] == "relay-b1.relay1")["override"] is None
+    log = pair.service.get("/api/v1/control/log", params={"target": "relay-b1.relay1"}).json()
+    assert [row["kind"] for row in log if row["kind"].startswith("override")][-2:] == ["override", "override_end"]
