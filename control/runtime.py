@@ -17,38 +17,26 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from alarms.ruleset import CONTROL_FAILED, CONTROL_INPUT, CONTROL_INTERLOCK
+from alarms.ruleset import CONTROL_INPUT, CONTROL_INTERLOCK
 from stackwatch.clock import Clock
 from stackwatch.config.control import RoomControl
 from stackwatch.readings import Quality, Reading
 from stackwatch.store.lineprotocol import encode_line
 
+from .commands import ActuatorIO, CommandWriter
 from .controller import AUTO, INTERLOCK, MANUAL, ClimateInput, Desired, Override, RoomController, loop_target
 from .interlocks import InterlockState
 from .interlocks import reset as reset_interlock
 from .journal import ControlJournal
 from .loops import SetpointState, UnitState
-from .plan import ActuatorPlan, ControlPlan
+from .plan import ControlPlan
 
 log = logging.getLogger("stackwatch.control")
 
-FAILED_RETRY = 60.0  # a failed actuator is tried again this often, so it recovers by itself when the unit does
 COMMAND_POLL = 0.5  # s between looks at the command table (actions through `stackwatch api`)
-EARLY_CHECK = 2.0  # read back this soon and then this often until `settle`: most units answer long before it
-
-
-class ActuatorIO(Protocol):
-    async def write(self, actuator: ActuatorPlan, raw: int) -> None:
-        """Raise on failure (Modbus exception, no answer)."""
-        ...
-
-    async def read_back(self, actuator: ActuatorPlan) -> float:
-        """The engineering value that proves the command; raise if it cannot be read."""
-        ...
 
 
 class ControlRefused(Exception):
@@ -58,38 +46,12 @@ class ControlRefused(Exception):
 AlarmSetter = Callable[[str, bool], None]
 
 
-def command_failed_alarm(actuator: str) -> str:
-    return CONTROL_FAILED.format(actuator=actuator)
-
-
 def input_alarm(room: str, loop: str) -> str:
     return CONTROL_INPUT.format(room=room, loop=loop)
 
 
 def interlock_alarm(room: str) -> str:
     return CONTROL_INTERLOCK.format(room=room)
-
-
-@dataclass(slots=True)
-class Track:
-    """What the runtime last commanded an actuator and whether the unit is known to follow."""
-
-    commanded: float | None = None
-    source: str = ""
-    reason: str = ""
-    state: str = "unknown"  # unknown | pending | verified | retry | failed
-    attempts: int = 0
-    due: float = 0.0
-    deadline: float = 0.0  # the read-back must agree by then (issued + settle)
-    issued_at: float = 0.0
-    readback: float | None = None
-    detail: str = ""
-    alarm: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"commanded": self.commanded, "source": self.source, "reason": self.reason, "state": self.state,
-                "attempts": self.attempts, "issued_at": self.issued_at or None, "readback": self.readback,
-                "detail": self.detail, "alarm": self.alarm}
 
 
 class ControlRuntime:
@@ -110,7 +72,8 @@ class ControlRuntime:
         self._buildings = dict(buildings or {})
         self.rooms = {room: RoomController(room_plan, plan.actuators, plan.timezone)
                       for room, room_plan in plan.rooms.items()}
-        self.tracks = {name: Track() for name in plan.actuators}
+        self.writer = CommandWriter(plan, io, self._log, self._alarm, self._dirty_room, interval)
+        self.tracks = self.writer.tracks
         self.overrides = self.journal.overrides()
         self._restore()
         self._latest: dict[str, Reading] = {}
@@ -217,8 +180,7 @@ class ControlRuntime:
         return max(0.001, seconds / factor)
 
     def _next_due(self) -> float:
-        dues = [t.due for t in self.tracks.values() if t.state in ("pending", "retry", "failed")]
-        return min(dues) if dues else math.inf
+        return self.writer.next_due()
 
     async def step(self) -> None:
         """Expire overrides, fold in safety states, decide, write, verify: one pass over every room."""
@@ -245,102 +207,16 @@ class ControlRuntime:
                     self._save(room)
             wanted.sort(key=lambda d: d.source != INTERLOCK)  # safety first on the wire
             for desired in wanted:
-                await self._command(desired, now)
-            await self._verify_due()
+                await self.writer.command(desired, now)
+            await self.writer.verify_due(self.clock.now())
             for room in self._dirty:
                 self._save(room)
             self._dirty.clear()
             self.journal.save_snapshot(now, self.status())
             self.cycles += 1
 
-    async def _command(self, desired: Desired, now: float) -> None:
-        track = self.tracks[desired.actuator]
-        changed = track.commanded is None or abs(track.commanded - desired.value) > 1e-9
-        retry_due = track.state in ("retry", "failed") and now >= track.due
-        if not changed and not retry_due:
-            if track.source != desired.source:
-                track.source, track.reason = desired.source, desired.reason
-            return
-        if changed:
-            track.attempts = 0
-        await self._write(desired.actuator, desired.value, desired.source, desired.reason, now)
-
-    async def _write(self, name: str, value: float, source: str, reason: str, now: float) -> None:
-        actuator = self.plan.actuators[name]
-        track = self.tracks[name]
-        track.commanded, track.source, track.reason, track.issued_at = value, source, reason, now
-        self._dirty.add(actuator.room)
-        try:
-            raw = actuator.encode(value)
-        except ValueError as error:  # the loop asked for what the unit may not get: never sent
-            track.state, track.detail = "failed", str(error)
-            self._log(now, "failed", actuator.room, name, value, source, "", reason, {"error": str(error)})
-            self._set_failed(name, True)
-            return
-        self._log(now, "command", actuator.room, name, value, source, "", reason, {"raw": raw,
-                                                                                   "attempt": track.attempts})
-        try:
-            await self.io.write(actuator, raw)
-        except Exception as error:  # Modbus exception or no answer: journaled, retried, then an alarm
-            track.attempts += 1
-            track.detail = f"write failed: {error}"
-            self._log(now, "write_error", actuator.room, name, value, source, "", reason, {"error": str(error)})
-            self._after_failure(name, now)
-            return
-        settle = actuator.spec.settle
-        track.state, track.detail = "pending", ""
-        track.deadline, track.due = now + settle, now + min(settle, EARLY_CHECK)
-
-    def _after_failure(self, name: str, now: float, back_off: bool = True) -> None:
-        """Retry (at once after a mismatch, after `settle` when the bus failed), then fail with an alarm."""
-        actuator, track = self.plan.actuators[name], self.tracks[name]
-        if track.attempts > actuator.spec.retries:
-            if track.state != "failed":
-                self._log(now, "failed", actuator.room, name, track.commanded, track.source, "", track.detail,
-                          {"attempts": track.attempts})
-                log.error("%s: command %s failed after %d attempts: %s", name, track.commanded, track.attempts,
-                          track.detail)
-            track.state, track.due = "failed", now + max(FAILED_RETRY, self.interval)
-            self._set_failed(name, True)
-        else:
-            track.state, track.due = "retry", now + (actuator.spec.settle if back_off else 0.0)
-
-    async def _verify_due(self) -> None:
-        now = self.clock.now()
-        for name, track in self.tracks.items():
-            if track.state == "pending" and now >= track.due:
-                await self._verify(name, now)
-            if track.state in ("retry", "failed") and now >= track.due and track.commanded is not None:
-                await self._write(name, track.commanded, track.source, track.reason, now)
-
-    async def _verify(self, name: str, now: float) -> None:
-        actuator, track = self.plan.actuators[name], self.tracks[name]
-        assert track.commanded is not None
-        try:
-            readback = await self.io.read_back(actuator)
-        except Exception as error:
-            track.attempts += 1
-            track.detail = f"read-back failed: {error}"
-            self._log(now, "mismatch", actuator.room, name, track.commanded, track.source, "", track.reason,
-                      {"error": str(error)})
-            self._after_failure(name, now)
-            return
-        track.readback = readback
-        if not actuator.agrees(track.commanded, readback) and now < track.deadline:
-            track.due = min(track.deadline, now + EARLY_CHECK)  # still within the unit's settle time
-            return
-        if actuator.agrees(track.commanded, readback):
-            was_failed = track.alarm
-            track.state, track.attempts, track.detail = "verified", 0, ""
-            self._log(now, "recovered" if was_failed else "verified", actuator.room, name, track.commanded,
-                      track.source, "", track.reason, {"readback": readback})
-            self._set_failed(name, False)
-            return
-        track.attempts += 1
-        track.detail = f"read-back {readback:g}, commanded {track.commanded:g}"
-        self._log(now, "mismatch", actuator.room, name, track.commanded, track.source, "", track.reason,
-                  {"readback": readback})
-        self._after_failure(name, now, back_off=False)
+    def _dirty_room(self, room: str) -> None:
+        self._dirty.add(room)
 
     def _input_alarm(self, room: str, loop: str, holding: bool, now: float) -> None:
         """A loop without a good reading holds at once, but alarms only after `input_max_age` of it: the first
@@ -353,10 +229,6 @@ class ControlRuntime:
         since = self._holding_since.setdefault(key, now)
         if now - since >= self.input_max_age:
             self._alarm(input_alarm(room, loop), True)
-
-    def _set_failed(self, name: str, failed: bool) -> None:
-        self.tracks[name].alarm = failed
-        self._alarm(command_failed_alarm(name), failed)
 
     def _alarm(self, key: str, active: bool) -> None:
         if self._alarm_state.get(key, False) == active:
