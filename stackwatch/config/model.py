@@ -166,9 +166,12 @@ class SiteConfig(StrictModel):
                                         f"({room.profile})")
             rh, t = room_control.humidity, room_control.temperature
             if rh is not None and t is not None and rh.target is not None and t.target is not None:
-                for side, at_rh, at_t in (
-                        ("upper", rh.target + rh.band >= limits.rh_max, t.target + t.band >= limits.t_max),
-                        ("lower", rh.target - rh.band <= limits.rh_min, t.target - t.band <= limits.t_min)):
+                # At a limit: the band pushed against one side, not a band as wide as the whole range
+                # (film masters allow 13–15 °C; 14 ± 1 touches both sides and leans toward neither).
+                rh_up, rh_down = rh.target + rh.band >= limits.rh_max, rh.target - rh.band <= limits.rh_min
+                t_up, t_down = t.target + t.band >= limits.t_max, t.target - t.band <= limits.t_min
+                for side, at_rh, at_t in (("upper", rh_up and not rh_down, t_up and not t_down),
+                                          ("lower", rh_down and not rh_up, t_down and not t_up)):
                     if at_rh and at_t:
                         raise CrossReferenceError(
                             f"{path}.humidity.target", f"the temperature and RH bands both reach their {side} "

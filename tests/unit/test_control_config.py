@@ -69,3 +69,12 @@ def test_actuator_encoding_respects_range_type_and_scale() -> None:
     for hostile in (float("nan"), float("inf"), -float("inf")):
         with pytest.raises(ValueError, match="is not a value"):
             setpoint.encode(hostile)
+
+
+def test_a_band_as_wide_as_a_narrow_profile_is_not_at_one_limit() -> None:
+    text = (SITE.replace("profile: paper", "profile: film-master")
+            .replace("target: 50, band: 5", "target: 40, band: 5")
+            .replace("target: 18, setpoint", "target: 14, band: 1, setpoint")
+            .replace('{name: night, from: "20:00", to: "06:00", target: 17}', '{name: night, target: 14}'))
+    room = plan(site(text)).rooms["r1"]  # film masters: 13–15 °C, 35–45 %: 14 ± 1 and 40 ± 5 lean nowhere
+    assert (room.t_target, room.t_band, room.rh_target, room.rh_band) == (14, 1, 40, 5)
