@@ -35,6 +35,7 @@ from api.live import LiveFeed
 from api.routes_control import build_control_router
 from api.services import ApiServices
 from collector.modbus.poller import ModbusCollector
+from collector.mqtt.split import SplitMqttCollector
 from collector.mqtt.subscriber import MqttCollector
 from control.modbus_io import ModbusActuatorIO
 from control.plan import ControlPlan
@@ -98,12 +99,19 @@ class Service:
         has_modbus = any(isinstance(d, ModbusDevice) for d in config.devices)
         has_mqtt = any(isinstance(d, MqttDevice) for d in config.devices)
         self.modbus = ModbusCollector(config, self.hub, self.clock) if has_modbus else None
-        self.mqtt = MqttCollector(config, self.hub, self.clock) if has_mqtt else None
+        self.mqtt = self._mqtt_collector() if has_mqtt else None
         self._alarm_calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="control-alarms")
         self.control = self._control()
         if self.control is not None:
             self.hub.add_listener(self.control)
         self._status_task: asyncio.Task[None] | None = None
+
+    def _mqtt_collector(self) -> MqttCollector | SplitMqttCollector:
+        assert self.config.mqtt is not None
+        if self.config.mqtt.receiver == "process":
+            raw = self.spool.path.with_name(f"{self.spool.path.stem}.mqtt-raw.db")
+            return SplitMqttCollector(self.config, self.hub, self.clock, raw, fsync=self.config.storage.spool.fsync)
+        return MqttCollector(self.config, self.hub, self.clock)
 
     def _control(self) -> ControlRuntime | None:
         settings = self.config.control
