@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import logging
 import signal
@@ -60,6 +61,18 @@ from .store.writer import InfluxWriter
 
 log = logging.getLogger("stackwatch.service")
 STATUS_INTERVAL = 60.0
+
+
+def settle_heap() -> None:
+    """Move everything built so far (site, catalog, rule set, routes, app) out of the cyclic collector's reach.
+
+    Those objects live as long as the service, yet every full collection walked
+    them all: with 10,000 points, 1.6-1.7 s of a 6 s MQTT benchmark run went to
+    collections (bench/ingest.py). Frozen, they are skipped (gc.freeze); new garbage
+    is collected as before.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class Service:
@@ -227,6 +240,7 @@ class Service:
         schedule_rollup(self.scheduler, self.rollup)
         schedule_reports(self.scheduler, MonthlyReport(self.config, self.config_path, self.clock.now))
         self.scheduler.start()
+        settle_heap()
         if self.mqtt is not None:
             self.mqtt.start()
         if self.modbus is not None:
