@@ -216,7 +216,9 @@ class SplitMqttCollector:
         while not self._stopping.is_set():
             started = time.monotonic()
             try:
-                with self._pipe:
+                with self._pipe:  # stop() sends `stop` under this lock: a receiver is started before it or never
+                    if self._stopping.is_set():
+                        return
                     process = self._process = subprocess.Popen(
                         [sys.executable, "-m", "collector.mqtt.receiver"], stdin=subprocess.PIPE,
                         stdout=subprocess.PIPE)
