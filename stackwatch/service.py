@@ -56,7 +56,7 @@ from .store.influx import InfluxClient
 from .store.rollup import Rollup
 from .store.rollup import schedule as schedule_rollup
 from .store.sink import SpoolSink
-from .store.spool import Spool
+from .store.spool import Spool, ledger_keys
 from .store.writer import InfluxWriter
 
 log = logging.getLogger("stackwatch.service")
@@ -119,12 +119,30 @@ class Service:
             self.hub.add_listener(self.control)
         self._status_task: asyncio.Task[None] | None = None
 
+    @property
+    def mqtt_raw_path(self) -> Path:
+        """The MQTT receiver process's raw spool, beside the reading spool."""
+        return self.spool.path.with_name(f"{self.spool.path.stem}.mqtt-raw.db")
+
     def _mqtt_collector(self) -> MqttCollector | SplitMqttCollector:
         assert self.config.mqtt is not None
         if self.config.mqtt.receiver == "process":
-            raw = self.spool.path.with_name(f"{self.spool.path.stem}.mqtt-raw.db")
-            return SplitMqttCollector(self.config, self.hub, self.clock, raw, fsync=self.config.storage.spool.fsync)
+            return SplitMqttCollector(self.config, self.hub, self.clock, self.mqtt_raw_path,
+                                      fsync=self.config.storage.spool.fsync, ledger_from=self.spool.path)
         return MqttCollector(self.config, self.hub, self.clock)
+
+    def _adopt_raw_spool(self) -> None:
+        """`mqtt.receiver: thread` after `process`: map what the receiver acknowledged and nobody mapped yet,
+        and know its message keys, so that a switch after a crash loses nothing and stores nothing twice."""
+        if not isinstance(self.mqtt, MqttCollector) or not self.mqtt_raw_path.exists():
+            return
+        self.spool.preload_keys(ledger_keys(self.mqtt_raw_path))
+        leftover = SplitMqttCollector(self.config, self.hub, self.clock, self.mqtt_raw_path, spawn=False)
+        leftover.start()
+        leftover.stop()
+        if leftover.messages_received:
+            log.info("mapped %d MQTT messages left in %s by the receiver process", leftover.messages_received,
+                     self.mqtt_raw_path)
 
     def _control(self) -> ControlRuntime | None:
         settings = self.config.control
@@ -242,6 +260,7 @@ class Service:
         self.scheduler.start()
         settle_heap()
         if self.mqtt is not None:
+            self._adopt_raw_spool()
             self.mqtt.start()
         if self.modbus is not None:
             await self.modbus.start()

@@ -126,6 +126,10 @@ class RawSpool:
         with self._lock:
             return self._ledger.seen(message_keys)
 
+    def preload_keys(self, keys: Iterable[bytes]) -> None:
+        with self._lock:
+            self._ledger.preload(keys)
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from stackwatch.config.services import MqttBroker
+from stackwatch.store.spool import ledger_keys
 
 from .acks import message_key
 from .client import ClientFactory, paho_client
@@ -125,6 +126,8 @@ def main() -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     out = _Lines(sys.stdout.buffer)
     spool = RawSpool(settings["raw_path"], fsync=bool(settings["fsync"]))
+    if settings.get("ledger_from"):  # messages committed in `thread` mode before a switch: known when redelivered
+        spool.preload_keys(ledger_keys(settings["ledger_from"]))
     sink = RawSink(spool, lambda row: out.send(f"c {row}"))
     sink.release_upto = int(settings["release"])
     receiver = RawReceiver(MqttBroker.model_validate(settings["broker"]), settings["client_id"],

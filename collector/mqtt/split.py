@@ -58,8 +58,11 @@ _SESSION_KEYS = ("connected", "connects", "reconnects", "acked", "accept_failure
 class SplitMqttCollector:
     def __init__(self, config: SiteConfig, sink: MarkedSink, clock: Clock, raw_path: str | Path, *,
                  fsync: bool = False, allocator: TimestampAllocator | None = None,
-                 flush_delay: float = DEFAULT_FLUSH_DELAY, spawn: bool = True) -> None:
-        """`spawn=False` maps only what is in the raw spool already, with no receiver (tests, recovery)."""
+                 flush_delay: float = DEFAULT_FLUSH_DELAY, spawn: bool = True,
+                 ledger_from: str | Path | None = None) -> None:
+        """`spawn=False` maps only what is in the raw spool already, with no receiver (tests, recovery).
+        `ledger_from`: the reading spool, whose message keys (from `mqtt.receiver: thread`) the receiver also
+        recognises."""
         if config.mqtt is None:
             raise ValueError("the site file has no `mqtt` broker section")
         self._broker = config.mqtt
@@ -72,6 +75,7 @@ class SplitMqttCollector:
         self._fsync = fsync
         self._flush_delay = flush_delay
         self._spawn = spawn
+        self._ledger_from = ledger_from
         self._lifecycle = threading.Lock()
         self._pipe = threading.Lock()  # the receiver's stdin
         self._process: subprocess.Popen[bytes] | None = None
@@ -208,7 +212,9 @@ class SplitMqttCollector:
         return json.dumps({
             "broker": broker, "client_id": self.client_id, "subscriptions": self.subscriptions,
             "raw_path": str(self.raw_path), "fsync": self._fsync, "flush_delay": self._flush_delay,
-            "release": self.mapped_upto, "parent": os.getpid(), "log_level": logging.getLogger().getEffectiveLevel(),
+            "release": self.mapped_upto, "parent": os.getpid(),
+            "ledger_from": str(self._ledger_from) if self._ledger_from is not None else None,
+            "log_level": logging.getLogger().getEffectiveLevel(),
         })
 
     def _supervise(self) -> None:

@@ -112,6 +112,10 @@ class MessageLedger:
     def remember(self, row_id: int, keys: Sequence[bytes]) -> None:
         self._remember(row_id, keys)
 
+    def preload(self, keys: Iterable[bytes]) -> None:
+        """Keys committed elsewhere (the other MQTT mode's file), known but never written or expired here."""
+        self._keys.update(keys)
+
     def seen(self, message_keys: Iterable[bytes]) -> set[bytes]:
         return {key for key in message_keys if key in self._keys}
 
@@ -127,6 +131,26 @@ class MessageLedger:
             self._size -= len(old)
         if dropped is not None:
             self._db.execute("DELETE FROM message_keys WHERE id <= ?", (dropped,))
+
+
+def ledger_keys(path: str | Path) -> list[bytes]:
+    """The message keys in another SQLite file's ledger, read-only; [] when it has none (or does not exist).
+
+    The MQTT modes keep their ledgers in different files (`thread`: the reading
+    spool, `process`: the raw spool): after a switch, the new mode loads the old
+    one's keys, so a redelivery of a message committed under the old mode is
+    still recognised.
+    """
+    if not Path(path).exists():
+        return []
+    db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT keys FROM message_keys ORDER BY id").fetchall()
+    except sqlite3.OperationalError:  # no such table
+        return []
+    finally:
+        db.close()
+    return [bytes(blob[i:i + KEY_SIZE]) for (blob,) in rows for i in range(0, len(blob), KEY_SIZE)]
 
 
 class Spool:
@@ -202,6 +226,11 @@ class Spool:
         """The keys among these whose messages are already in the spool (or were written from it)."""
         with self._lock:
             return self._ledger.seen(message_keys)
+
+    def preload_keys(self, keys: Iterable[bytes]) -> None:
+        """Also count these as seen (keys from another ledger, see `ledger_keys`)."""
+        with self._lock:
+            self._ledger.preload(keys)
 
     def peek(self, max_lines: int) -> list[SpoolBatch]:
         """Oldest rows first, as many as fit in `max_lines` but always at least one (the caller may split it)."""

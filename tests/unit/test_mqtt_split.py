@@ -32,8 +32,9 @@ from stackwatch.clock import ManualClock
 from stackwatch.config import parse_config
 from stackwatch.config.model import SiteConfig
 from stackwatch.pipeline import ReadingHub
+from stackwatch.service import Service
 from stackwatch.store.sink import SpoolSink
-from stackwatch.store.spool import Spool
+from stackwatch.store.spool import Spool, ledger_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = """
@@ -342,3 +343,36 @@ def test_a_spool_that_refuses_keeps_the_raw_rows_for_later(tmp_path: Path) -> No
     assert spool_lines(tmp_path / "spool.db") == []
     drain(tmp_path)
     assert len(spool_lines(tmp_path / "spool.db")) == 2 * 4 * 2
+
+
+# -- switching mqtt.receiver after a crash ------------------------------------------------------
+
+def test_ledger_keys_of_the_other_mode_are_known(tmp_path: Path) -> None:
+    keys = [bytes([n]) * 16 for n in range(4)]
+    with Spool(tmp_path / "spool.db") as spool:
+        spool.append(["m v=1 1"], keys[:2])
+    with RawSpool(tmp_path / "raw.db") as raw:
+        raw.append(rows_of(1)[0], keys[2:])
+    assert ledger_keys(tmp_path / "spool.db") == keys[:2] and ledger_keys(tmp_path / "raw.db") == keys[2:]
+    assert ledger_keys(tmp_path / "none.db") == []
+    with RawSpool(tmp_path / "raw.db") as raw:
+        raw.preload_keys(ledger_keys(tmp_path / "spool.db"))
+        assert raw.seen(keys) == set(keys)
+
+
+def test_thread_mode_after_process_mode_maps_what_the_receiver_left(tmp_path: Path) -> None:
+    """Killed in `process` mode with raw rows not yet mapped, started again in `thread` mode: they are mapped."""
+    site = SITE.replace("receiver: process", "receiver: thread") + f"state_dir: {tmp_path}\n"
+    cfg = parse_config(site)
+    (tmp_path / "site.yaml").write_text(site)
+    service = Service(cfg, tmp_path / "site.yaml")
+    key = bytes([9]) * 16
+    with RawSpool(service.mqtt_raw_path) as raw:
+        raw.append(rows_of(2)[1], [key])
+    service._adopt_raw_spool()
+    assert service.spool.seen([key]) == {key}
+    lines = [line for batch in service.spool.peek(100) for line in batch.lines]
+    assert len(lines) == 4 * 2
+    service._adopt_raw_spool()  # once only
+    assert service.spool.depth() == 8
+    service.spool.close()
