@@ -11,12 +11,18 @@
 (b) Modbus: requests per poll cycle against the minimum for the configured maps, and the cycle time for 200
     simulated devices on 10 gateways (the simulators in their own process) against the slowest gateway alone.
 (c) Peak memory (max RSS) of the collecting process in (a), with 10,002 points configured.
+
+`--receiver thread|process` overrides the site's `mqtt.receiver`. Environment: BENCH_ALARMS=1 also runs the alarm
+engine on every reading, as `stackwatch run` does (by default its listener queues the readings and nothing
+consumes them, as when these figures were first recorded); BENCH_NO_FREEZE=1 leaves the heap unfrozen
+(`settle_heap`); BENCH_TIMELINE, BENCH_TRACEMALLOC, BENCH_PROFILE, BENCH_SPOOL_ONLY: see README, Benchmarks.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -46,13 +52,15 @@ READINGS_PER_MESSAGE = 6
 
 # ---------------------------------------------------------------- (a) MQTT → InfluxDB
 
-def mqtt_site(devices: int, mqtt_port: int, influx_url: str, state: Path, ack_batch: int) -> dict[str, Any]:
+def mqtt_site(devices: int, mqtt_port: int, influx_url: str, state: Path, ack_batch: int,
+              receiver: str | None = None) -> dict[str, Any]:
     extra = [{"id": "voltage", "quantity": "voltage", "unit": "mV", "path": "voltage"},
              {"id": "linkquality", "quantity": "linkquality", "path": "linkquality"}]
     return {
         "site": {"id": "bench"}, "buildings": [{"id": "b"}],
         "rooms": [{"id": f"r{n}", "building": "b", "profile": "paper"} for n in range(20)],
-        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "client_id": "stackwatch-bench", "ack_batch": ack_batch},
+        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "client_id": "stackwatch-bench", "ack_batch": ack_batch,
+                 **({"receiver": receiver} if receiver else {})},
         "storage": {"influxdb": {"url": influx_url, "database": "bench_path", "flush_interval": 0.1},
                     "spool": {"path": "spool.db"}},
         "state_dir": str(state),
@@ -119,7 +127,7 @@ def bare_subscriber(port: int, messages: int | None) -> float:
 
 async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
     """The service's collection path (MQTT collector → hub → spool → writer → InfluxDB), in this process."""
-    from stackwatch.service import Service
+    from stackwatch.service import Service, settle_heap
 
     service = Service(parse_config(config_path.read_text()), config_path)  # the parts `stackwatch run` uses
     spool, writer, mqtt = service.spool, service.writer, service.mqtt
@@ -140,6 +148,19 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
 
         threading.Thread(target=watch, daemon=True).start()
         print("rss at start", Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0], file=sys.stderr)
+    gc_time = [0.0, 0.0]  # seconds in the cyclic collector, start of the current collection
+
+    def gc_timer(phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_time[1] = time.perf_counter()
+        else:
+            gc_time[0] += time.perf_counter() - gc_time[1]
+
+    gc.callbacks.append(gc_timer)
+    if os.environ.get("BENCH_ALARMS") == "1":  # as `stackwatch run`: every reading also goes through the rules
+        service.alarms.start()
+    if os.environ.get("BENCH_NO_FREEZE") != "1":
+        settle_heap()  # as Service.start does before it starts the collectors
     mqtt.start()
     if expect is None:  # only make the persistent session and its subscriptions
         while not mqtt.connected:
@@ -162,9 +183,10 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
             print(json.dumps(timeline), file=sys.stderr)
     seconds = time.perf_counter() - started
     cpu = _own_cpu() - cpu_start
+    receiver_cpu = _receiver_cpu(mqtt)
+    gc.callbacks.remove(gc_timer)
     if os.environ.get("BENCH_TRACEMALLOC"):
         import ctypes
-        import gc
         import tracemalloc
 
         def rss() -> int:
@@ -191,6 +213,8 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
         print(f"highest RSS seen {spike[0][0] // 1024} MB at {spike[0][1]:.3f} s", file=sys.stderr)
     mqtt.stop()
     peak_after_mqtt_stop = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if os.environ.get("BENCH_ALARMS") == "1":
+        service.alarms.stop()
     if not spool_only:
         await writer.stop()
     spool.close()
@@ -200,7 +224,21 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
               file=sys.stderr)
     return {"seconds": seconds, "lines_written": writer.lines_written, "acked": mqtt.acked,
             "max_rss_mb": peak_rss_mb(), "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "cpu": cpu}
+            "cpu": cpu, "receiver_cpu": receiver_cpu, "gc_seconds": gc_time[0]}
+
+
+def _receiver_cpu(mqtt: Any) -> tuple[float, float] | None:
+    """CPU seconds and peak RSS (MB) of the MQTT receiver process (`mqtt.receiver: process`); None in thread mode.
+
+    It starts with the collection, so its total is what the timed path cost it.
+    """
+    process = getattr(mqtt, "_process", None)
+    if process is None:
+        return None
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    status = Path(f"/proc/{process.pid}/status").read_text()
+    return ((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"),
+            int(status.split("VmHWM:")[1].split()[0]) / 1024)
 
 
 def peak_rss_mb() -> float:
@@ -230,7 +268,8 @@ def run_child(config_path: Path, expect: int | None) -> dict[str, Any]:
     args = [sys.executable, __file__, "--child", str(config_path)]
     profile = os.environ.get("BENCH_PROFILE")  # e.g. /tmp/profile.txt: record the collecting child with py-spy
     if profile and expect is not None:
-        args = ["py-spy", "record", "--gil", "--threads", "--format", "raw", "-o", profile, "--", *args]
+        args = ["py-spy", "record", "--gil", "--threads", "--subprocesses", "--format", "raw", "-o", profile, "--",
+                *args]
     if expect is not None:
         args += ["--expect", str(expect)]
     result = subprocess.run(args, capture_output=True, text=True, check=True)
@@ -239,16 +278,19 @@ def run_child(config_path: Path, expect: int | None) -> dict[str, Any]:
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
-def bench_mqtt(messages: int, devices: int, work: Path, inflight: int, ack_batch: int) -> None:
+def bench_mqtt(messages: int, devices: int, work: Path, inflight: int, ack_batch: int, receiver: str | None) -> None:
     influxd = LocalInfluxd(work / "influxd")
     mosquitto = LocalMosquitto(work / "mosquitto", max_inflight=inflight)
     influxd.start()
     mosquitto.start()
     try:
         config_path = work / "bench-mqtt.yaml"
-        site = mqtt_site(devices, mosquitto.port, influxd.url, work / "state", ack_batch)
+        site = mqtt_site(devices, mosquitto.port, influxd.url, work / "state", ack_batch, receiver)
         config_path.write_text(yaml.safe_dump(site))
-        points = len(parse_config(config_path.read_text()).devices) * READINGS_PER_MESSAGE
+        parsed = parse_config(config_path.read_text())
+        assert parsed.mqtt is not None
+        receiver = parsed.mqtt.receiver  # the site file's default unless --receiver says
+        points = len(parsed.devices) * READINGS_PER_MESSAGE
         readings = messages * READINGS_PER_MESSAGE
 
         run_child(config_path, None)  # the collector's persistent session and subscriptions
@@ -265,7 +307,7 @@ def bench_mqtt(messages: int, devices: int, work: Path, inflight: int, ack_batch
         path_rate = readings / path["seconds"]
         bare_rate = messages / bare_seconds
         print(f"(a) MQTT → InfluxDB, {messages:,} messages × {READINGS_PER_MESSAGE} readings, {points:,} points; "
-              f"mosquitto max_inflight_messages {inflight}, ack_batch {ack_batch}")
+              f"mosquitto max_inflight_messages {inflight}, ack_batch {ack_batch}, mqtt.receiver {receiver}")
         print(f"    queued on the broker in {queued:.1f} s (publisher, not timed below)")
         print(f"    bare paho subscriber: {bare_rate:,.0f} messages/s")
         print(f"    InfluxDB raw write:   {raw.per_second:,.0f} points/s")
@@ -273,11 +315,15 @@ def bench_mqtt(messages: int, devices: int, work: Path, inflight: int, ack_batch
               f"messages/s ({path['seconds']:.1f} s; {stored:,} readings in InfluxDB)")
         print(f"    ratios: path/raw InfluxDB = {path_rate / raw.per_second:.2f} (target ≥ 0.3); "
               f"path/bare subscriber = {path_rate / READINGS_PER_MESSAGE / bare_rate:.2f} (target ≥ 0.7)")
-        print(f"    CPU seconds while the path ran: stackwatch {path['cpu']:.1f}, "
-              + ", ".join(f"{name} {cpu:.1f}" for name, cpu in servers_cpu.items()))
+        receiver_figures = path.get("receiver_cpu")
+        receiver_cpu = "" if receiver_figures is None else f" + receiver process {receiver_figures[0]:.1f}"
+        print(f"    CPU seconds while the path ran: stackwatch {path['cpu']:.1f}{receiver_cpu}, "
+              + ", ".join(f"{name} {cpu:.1f}" for name, cpu in servers_cpu.items())
+              + f"; cyclic garbage collection in the collecting process {path['gc_seconds']:.2f} s")
         print(f"(c) peak memory of the collecting process: {path['max_rss_mb']:.0f} MB with {points:,} points "
               f"(target ≤ 150 MB; VmHWM; ru_maxrss {path['ru_maxrss_mb']:.0f} MB can include the parent's, "
-              "see peak_rss_mb)")
+              "see peak_rss_mb)"
+              + ("" if receiver_figures is None else f"; the receiver process {receiver_figures[1]:.0f} MB"))
         if stored != readings:
             print(f"    !! InfluxDB holds {stored:,} readings, expected {readings:,}")
     finally:
@@ -387,6 +433,9 @@ def main() -> int:
                         help="serial line time per Modbus answer behind each gateway (9600 baud: about 0.02 s)")
     parser.add_argument("--inflight", type=int, default=20, help="mosquitto max_inflight_messages (its default: 20)")
     parser.add_argument("--ack-batch", type=int, default=16, help="the collector's ack_batch")
+    parser.add_argument("--receiver", choices=["thread", "process"],
+                        help="mqtt.receiver (default: the site file's default): map on paho's thread, or a receiver "
+                        "process spooling raw messages")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--expect", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -402,7 +451,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="stackwatch-bench-") as folder:
         work = Path(folder)
         if args.part in ("all", "mqtt"):
-            bench_mqtt(args.messages, args.devices, work, args.inflight, args.ack_batch)
+            bench_mqtt(args.messages, args.devices, work, args.inflight, args.ack_batch, args.receiver)
         if args.part in ("all", "modbus"):
             for line_time in args.line_time:
                 bench_modbus(args.gateways, work, args.rounds, line_time)

@@ -14,6 +14,7 @@ from alarms.notify.notifier import Notifier
 from alarms.runtime import AlarmRuntime
 from api.metrics import Sample, alarm_samples
 from collector.modbus.poller import ModbusCollector
+from collector.mqtt.split import SplitMqttCollector
 from collector.mqtt.subscriber import MqttCollector
 
 from .config.services import SpoolConfig
@@ -30,7 +31,7 @@ class ServiceParts:
     writer: InfluxWriter
     alarms: AlarmRuntime
     modbus: ModbusCollector | None = None
-    mqtt: MqttCollector | None = None
+    mqtt: MqttCollector | SplitMqttCollector | None = None
     notifier: Notifier | None = None
 
 

@@ -36,6 +36,20 @@ class MessageSink(Protocol):
     def seen(self, message_keys: Sequence[bytes]) -> set[bytes]: ...
 
 
+@runtime_checkable
+class MarkedSink(Protocol):
+    """A sink that commits a position with the readings, for the MQTT receiver process's raw spool.
+
+    `accept_marked(readings, (name, upto))` commits the readings and `upto` under
+    `name` in one transaction; `mark(name)` reads it back after a restart, so raw
+    messages up to there are never mapped a second time.
+    """
+
+    def accept_marked(self, readings: Sequence[Reading], mark: tuple[str, int]) -> None: ...
+
+    def mark(self, name: str) -> int: ...
+
+
 Listener = Callable[[Sequence[Reading]], None]
 
 
@@ -66,6 +80,17 @@ class ReadingHub:
 
     def seen(self, message_keys: Sequence[bytes]) -> set[bytes]:
         return self._durable.seen(message_keys) if isinstance(self._durable, MessageSink) else set()
+
+    def accept_marked(self, readings: Sequence[Reading], mark: tuple[str, int]) -> None:
+        if not isinstance(self._durable, MarkedSink):
+            raise TypeError("the MQTT receiver process needs a durable sink that keeps marks (the spool)")
+        self._durable.accept_marked(readings, mark)
+        self._after(readings)
+
+    def mark(self, name: str) -> int:
+        if not isinstance(self._durable, MarkedSink):
+            raise TypeError("the MQTT receiver process needs a durable sink that keeps marks (the spool)")
+        return self._durable.mark(name)
 
     def _after(self, readings: Sequence[Reading]) -> None:
         if not readings:

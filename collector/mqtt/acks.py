@@ -20,24 +20,33 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar, cast
 
-from stackwatch.pipeline import MessageSink, ReadingSink
-from stackwatch.readings import Reading
+from stackwatch.pipeline import MessageSink
+
+T = TypeVar("T")  # what a message became: its readings, or (in the receiver process) the raw message itself
+T_contra = TypeVar("T_contra", contravariant=True)
 
 log = logging.getLogger("collector.mqtt")
 
 
+class ItemSink(Protocol[T_contra]):
+    """Where held messages are committed: a `ReadingSink`, or anything that is also a `MessageSink` (ledger)."""
+
+    def accept(self, items: Sequence[T_contra], /) -> None: ...
+
+
 @dataclass(slots=True)
-class _Held:
+class _Held(Generic[T]):
     mid: int
     qos: int
-    readings: Sequence[Reading]
+    readings: Sequence[T]
     key: bytes = b""  # identifies the message across a redelivery (see message_key)
     dup: bool = False  # the broker says it may have delivered this message before
 
 
-class AckBatcher:
-    def __init__(self, sink: ReadingSink, ack: Callable[[int, int], object], *, batch_size: int, delay: float,
+class AckBatcher(Generic[T]):
+    def __init__(self, sink: ItemSink[T], ack: Callable[[int, int], object], *, batch_size: int, delay: float,
                  on_failure: Callable[[Exception], None], monotonic: Callable[[], float] = time.monotonic) -> None:
         self._sink = sink
         self._ack = ack
@@ -46,7 +55,7 @@ class AckBatcher:
         self._on_failure = on_failure
         self._monotonic = monotonic
         self._cond = threading.Condition()
-        self._pending: list[_Held] = []
+        self._pending: list[_Held[T]] = []
         self._first_at = 0.0
         self._generation = 0
         self._open = False  # a session is up and its messages may be acknowledged
@@ -89,7 +98,7 @@ class AckBatcher:
             self._pending = []
             self._open = open_
 
-    def add(self, mid: int, qos: int, readings: Sequence[Reading], key: bytes = b"", dup: bool = False) -> bool:
+    def add(self, mid: int, qos: int, readings: Sequence[T], key: bytes = b"", dup: bool = False) -> bool:
         """Hold a message for acknowledgement; False (dropped, to be redelivered) when no session may ack it."""
         with self._cond:
             if not (self._open and self._running):
@@ -126,8 +135,8 @@ class AckBatcher:
             except Exception:  # the flusher must outlive any bug below it
                 log.exception("MQTT acknowledgement batch failed")
 
-    def _flush(self, batch: list[_Held], generation: int) -> None:
-        ledger = self._sink if isinstance(self._sink, MessageSink) else None
+    def _flush(self, batch: list[_Held[T]], generation: int) -> None:
+        ledger = cast(Any, self._sink) if isinstance(self._sink, MessageSink) else None
         skipped: set[bytes] = set()
         try:
             if ledger is not None:
@@ -158,7 +167,7 @@ class AckBatcher:
             self.batches += 1
             self.readings_accepted += len(readings)
 
-    def _refused(self, batch: list[_Held], generation: int, error: Exception) -> None:
+    def _refused(self, batch: list[_Held[T]], generation: int, error: Exception) -> None:
         """The spool refused: acknowledge nothing, end the session so the broker redelivers."""
         with self._cond:
             self.failures += 1

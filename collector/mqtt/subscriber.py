@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from stackwatch.clock import Clock
 from stackwatch.config.model import SiteConfig
+from stackwatch.config.services import MqttBroker
 from stackwatch.pipeline import ReadingSink, TimestampAllocator
 from stackwatch.readings import Reading
 
-from .acks import AckBatcher, message_key
+from .acks import AckBatcher, ItemSink, message_key
 from .client import ClientFactory, MqttClient, apply_broker, paho_client
 from .mapping import MessageMapper
 from .problems import IGNORED, MALFORMED, OVERSIZED, UNEXPECTED
@@ -31,22 +32,25 @@ from .problems import IGNORED, MALFORMED, OVERSIZED, UNEXPECTED
 log = logging.getLogger("collector.mqtt")
 
 DEFAULT_FLUSH_DELAY = 0.005  # seconds a partial batch waits for company before it is committed
+T = TypeVar("T")
 
 
-class MqttCollector:
-    def __init__(self, config: SiteConfig, sink: ReadingSink, clock: Clock,
-                 client_factory: ClientFactory = paho_client, *, allocator: TimestampAllocator | None = None,
-                 flush_delay: float = DEFAULT_FLUSH_DELAY) -> None:
-        if config.mqtt is None:
-            raise ValueError("the site file has no `mqtt` broker section")
-        self._broker = config.mqtt
-        self._clock = clock
+class MqttSession(Generic[T]):
+    """The paho session and its acknowledgement batcher; a subclass turns each message into items to commit.
+
+    `MqttCollector` maps messages to readings on paho's thread; the receiver
+    process (`collector.mqtt.receiver`) commits them raw and leaves mapping to
+    the service's process.
+    """
+
+    def __init__(self, broker: MqttBroker, client_id: str, subscriptions: list[str], sink: ItemSink[T],
+                 client_factory: ClientFactory = paho_client, *, flush_delay: float = DEFAULT_FLUSH_DELAY) -> None:
+        self._broker = broker
         self._factory = client_factory
-        self.client_id = self._broker.client_id or f"stackwatch-{config.site.id}"
-        self.mapper = MessageMapper(config, allocator)
-        self.subscriptions: list[str] = self.mapper.subscriptions
-        self._batcher = AckBatcher(sink, self._ack, batch_size=self._broker.ack_batch, delay=flush_delay,
-                                   on_failure=self._accept_failed)
+        self.client_id = client_id
+        self.subscriptions: list[str] = subscriptions
+        self._batcher: AckBatcher[T] = AckBatcher(sink, self._ack, batch_size=broker.ack_batch, delay=flush_delay,
+                                                  on_failure=self._accept_failed)
         self._client: MqttClient | None = None
         self._lifecycle = threading.Lock()
         self._stopping = threading.Event()
@@ -62,23 +66,6 @@ class MqttCollector:
         self.session_restarts = 0  # connections dropped on purpose after the spool refused a batch
         self.callback_errors = 0
 
-    # Counts kept by the mapper and the batcher, exposed here under the names /metrics uses.
-    @property
-    def malformed(self) -> int:
-        return self.mapper.problems.counts[MALFORMED]
-
-    @property
-    def oversized(self) -> int:
-        return self.mapper.problems.counts[OVERSIZED]
-
-    @property
-    def unexpected(self) -> int:
-        return self.mapper.problems.counts[UNEXPECTED]
-
-    @property
-    def ignored(self) -> int:
-        return self.mapper.problems.counts[IGNORED]
-
     @property
     def acked(self) -> int:
         return self._batcher.acked
@@ -92,14 +79,13 @@ class MqttCollector:
         """Messages received but left unacknowledged (session ended, spool failed): the broker re-sends them."""
         return self._batcher.dropped
 
-    def stats(self) -> dict[str, int | bool]:
+    def session_stats(self) -> dict[str, int | bool]:
         return {
             "connected": self.connected, "connects": self.connects, "reconnects": self.reconnects,
-            "messages_received": self.messages_received, "readings_produced": self.readings_produced,
-            "acked": self.acked, "accept_failures": self.accept_failures, "dropped": self.dropped,
+            "messages_received": self.messages_received, "acked": self.acked,
+            "accept_failures": self.accept_failures, "dropped": self.dropped,
             "session_restarts": self.session_restarts, "callback_errors": self.callback_errors,
-            "malformed": self.malformed, "oversized": self.oversized, "unexpected": self.unexpected,
-            "ignored": self.ignored, "redelivered_skipped": self._batcher.redelivered_skipped,
+            "redelivered_skipped": self._batcher.redelivered_skipped,
         }
 
     def start(self) -> None:
@@ -184,28 +170,7 @@ class MqttCollector:
             log.exception("MQTT on_disconnect failed")
 
     def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
-        readings: list[Reading] = []
-        try:
-            self.messages_received += 1
-            try:
-                topic: str = message.topic
-            except UnicodeDecodeError:
-                self.mapper.problems.report(MALFORMED, "(topic not UTF-8)", repr(message._topic[:60]))
-            else:
-                readings = self.mapper.map(topic, message.payload, message.retain, self._clock.now_ns())
-                self.readings_produced += len(readings)
-        except Exception:  # a bug in mapping must not stall the session on a message that can never pass
-            self.callback_errors += 1
-            readings = []
-            log.exception("MQTT message mapping failed")
-        try:
-            topic_bytes = getattr(message, "_topic", b"")
-            key = message_key(topic_bytes if isinstance(topic_bytes, bytes) else b"", bytes(message.payload),
-                              int(message.mid))
-            self._batcher.add(message.mid, message.qos, readings, key, bool(getattr(message, "dup", False)))
-        except Exception:
-            self.callback_errors += 1
-            log.exception("MQTT message could not be held for acknowledgement")
+        raise NotImplementedError
 
     # Spool failure: leave the batch unacknowledged and make the broker send it again.
 
@@ -249,3 +214,62 @@ class MqttCollector:
                     return False
                 return True
         return False
+
+
+class MqttCollector(MqttSession[Reading]):
+    """Maps each message to readings on paho's thread and commits them to the sink before acknowledging."""
+
+    def __init__(self, config: SiteConfig, sink: ReadingSink, clock: Clock,
+                 client_factory: ClientFactory = paho_client, *, allocator: TimestampAllocator | None = None,
+                 flush_delay: float = DEFAULT_FLUSH_DELAY) -> None:
+        if config.mqtt is None:
+            raise ValueError("the site file has no `mqtt` broker section")
+        self._clock = clock
+        self.mapper = MessageMapper(config, allocator)
+        super().__init__(config.mqtt, config.mqtt.client_id or f"stackwatch-{config.site.id}",
+                         self.mapper.subscriptions, sink, client_factory, flush_delay=flush_delay)
+
+    # Counts kept by the mapper, exposed here under the names /metrics uses.
+    @property
+    def malformed(self) -> int:
+        return self.mapper.problems.counts[MALFORMED]
+
+    @property
+    def oversized(self) -> int:
+        return self.mapper.problems.counts[OVERSIZED]
+
+    @property
+    def unexpected(self) -> int:
+        return self.mapper.problems.counts[UNEXPECTED]
+
+    @property
+    def ignored(self) -> int:
+        return self.mapper.problems.counts[IGNORED]
+
+    def stats(self) -> dict[str, int | bool]:
+        return {**self.session_stats(), "readings_produced": self.readings_produced, "malformed": self.malformed,
+                "oversized": self.oversized, "unexpected": self.unexpected, "ignored": self.ignored}
+
+    def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
+        readings: list[Reading] = []
+        try:
+            self.messages_received += 1
+            try:
+                topic: str = message.topic
+            except UnicodeDecodeError:
+                self.mapper.problems.report(MALFORMED, "(topic not UTF-8)", repr(message._topic[:60]))
+            else:
+                readings = self.mapper.map(topic, message.payload, message.retain, self._clock.now_ns())
+                self.readings_produced += len(readings)
+        except Exception:  # a bug in mapping must not stall the session on a message that can never pass
+            self.callback_errors += 1
+            readings = []
+            log.exception("MQTT message mapping failed")
+        try:
+            topic_bytes = getattr(message, "_topic", b"")
+            key = message_key(topic_bytes if isinstance(topic_bytes, bytes) else b"", bytes(message.payload),
+                              int(message.mid))
+            self._batcher.add(message.mid, message.qos, readings, key, bool(getattr(message, "dup", False)))
+        except Exception:
+            self.callback_errors += 1
+            log.exception("MQTT message could not be held for acknowledgement")

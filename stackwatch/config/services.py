@@ -68,3 +68,10 @@ class MqttBroker(StrictModel):
         description="Messages spooled per commit before their acknowledgements are sent. "
         "Keep below the broker's max_inflight_messages (mosquitto: 20).",
     )
+    receiver: Literal["thread", "process"] = Field(
+        "process",
+        description="`thread`: payloads are mapped on the MQTT client's thread and readings spooled before the "
+        "acknowledgement. `process`: a receiver process of its own commits raw messages to a spool file next "
+        "to the reading spool and acknowledges them; the service maps them from there (more messages/s on "
+        "several cores; same guarantees).",
+    )

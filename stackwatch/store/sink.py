@@ -39,8 +39,19 @@ class SpoolSink:
     def accept(self, readings: Sequence[Reading]) -> None:
         self.accept_messages(readings, ())
 
+    def mark(self, name: str) -> int:
+        return self.spool.mark(name)
+
+    def accept_marked(self, readings: Sequence[Reading], mark: tuple[str, int]) -> None:
+        """`accept`, setting a mark in the same commit (also when no reading is left to store)."""
+        self._commit(readings, (), mark)
+
     def accept_messages(self, readings: Sequence[Reading], message_keys: Sequence[bytes]) -> None:
         """`accept`, recording the keys of the messages the readings came from in the same commit."""
+        self._commit(readings, message_keys, None)
+
+    def _commit(self, readings: Sequence[Reading], message_keys: Sequence[bytes],
+                mark: tuple[str, int] | None) -> None:
         encode = self.catalog.encode
         lines: list[str] = []
         unknown: list[str] = []
@@ -54,8 +65,8 @@ class SpoolSink:
                 unencodable += 1
                 lines.append(encode(Reading(reading.point, reading.ts_ns, None, Quality.BAD,
                                             f"unencodable value {reading.value!r}: {error}"[:500])))
-        if lines or message_keys:
-            self.spool.append(lines, message_keys)
+        if lines or message_keys or mark is not None:
+            self.spool.append(lines, message_keys, mark)
         with self._lock:
             self.lines_appended += len(lines)
             self.unknown_points += len(unknown)

@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS message_keys (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     keys BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS marks (
+    name TEXT PRIMARY KEY,
+    upto INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rejected (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     batch_id INTEGER NOT NULL,
@@ -82,6 +86,73 @@ def _unframe(framing: int, body: str) -> list[str]:
     return [str(line) for line in lines]
 
 
+class MessageLedger:
+    """The newest LEDGER_KEEP message keys of a SQLite file's `message_keys` table, looked up in memory.
+
+    Appended as one row of concatenated keys per commit (sequential pages, cheap); a UNIQUE index of random
+    keys cost 300 µs per commit. Not locked: the owner calls it under its own lock, inside its transaction.
+    """
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._keys: set[bytes] = set()
+        self._rows: deque[tuple[int, tuple[bytes, ...]]] = deque()  # (row id, its keys), oldest first
+        self._size = 0
+        for row_id, blob in db.execute("SELECT id, keys FROM message_keys ORDER BY id"):
+            self._remember(row_id, [bytes(blob[i:i + KEY_SIZE]) for i in range(0, len(blob), KEY_SIZE)])
+
+    def insert(self, message_keys: Sequence[bytes]) -> int:
+        """Write the keys' row (the caller's transaction commits it, then calls `remember`)."""
+        if any(len(key) != KEY_SIZE for key in message_keys):
+            raise ValueError(f"message keys are {KEY_SIZE} bytes")
+        row_id = self._db.execute("INSERT INTO message_keys (keys) VALUES (?)", (b"".join(message_keys),)).lastrowid
+        assert row_id is not None
+        return row_id
+
+    def remember(self, row_id: int, keys: Sequence[bytes]) -> None:
+        self._remember(row_id, keys)
+
+    def preload(self, keys: Iterable[bytes]) -> None:
+        """Keys committed elsewhere (the other MQTT mode's file), known but never written or expired here."""
+        self._keys.update(keys)
+
+    def seen(self, message_keys: Iterable[bytes]) -> set[bytes]:
+        return {key for key in message_keys if key in self._keys}
+
+    def _remember(self, row_id: int, keys: Sequence[bytes]) -> None:
+        """Add a committed row of keys; forget the oldest rows beyond LEDGER_KEEP."""
+        self._keys.update(keys)
+        self._rows.append((row_id, tuple(keys)))
+        self._size += len(keys)
+        dropped = None
+        while self._size - len(self._rows[0][1]) >= LEDGER_KEEP:
+            dropped, old = self._rows.popleft()
+            self._keys.difference_update(old)
+            self._size -= len(old)
+        if dropped is not None:
+            self._db.execute("DELETE FROM message_keys WHERE id <= ?", (dropped,))
+
+
+def ledger_keys(path: str | Path) -> list[bytes]:
+    """The message keys in another SQLite file's ledger, read-only; [] when it has none (or does not exist).
+
+    The MQTT modes keep their ledgers in different files (`thread`: the reading
+    spool, `process`: the raw spool): after a switch, the new mode loads the old
+    one's keys, so a redelivery of a message committed under the old mode is
+    still recognised.
+    """
+    if not Path(path).exists():
+        return []
+    db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT keys FROM message_keys ORDER BY id").fetchall()
+    except sqlite3.OperationalError:  # no such table
+        return []
+    finally:
+        db.close()
+    return [bytes(blob[i:i + KEY_SIZE]) for (blob,) in rows for i in range(0, len(blob), KEY_SIZE)]
+
+
 class Spool:
     """Thread-safe: one connection behind a lock (SQLite serialises writers anyway)."""
 
@@ -98,33 +169,31 @@ class Spool:
         # The only full scans: once at open, so that depth() is a counter afterwards.
         self._depth = int(self._db.execute("SELECT COALESCE(SUM(n), 0) FROM spool").fetchone()[0])
         self._rejected = int(self._db.execute("SELECT COUNT(*) FROM rejected").fetchone()[0])
-        # The ledger: appended as one row of concatenated keys per commit (sequential pages, cheap), looked up
-        # in memory. Only the newest LEDGER_KEEP keys are kept, on disk and here.
-        self._ledger: set[bytes] = set()
-        self._ledger_rows: deque[tuple[int, tuple[bytes, ...]]] = deque()  # (row id, its keys), oldest first
-        self._ledger_size = 0
-        for row_id, blob in self._db.execute("SELECT id, keys FROM message_keys ORDER BY id"):
-            self._remember(row_id, [bytes(blob[i:i + KEY_SIZE]) for i in range(0, len(blob), KEY_SIZE)])
+        self._ledger = MessageLedger(self._db)  # only the newest LEDGER_KEEP keys, on disk and in memory
 
     @classmethod
     def from_config(cls, config: SpoolConfig, state_dir: str | Path, clock: Clock | None = None) -> Spool:
         path = Path(config.path)
         return cls(path if path.is_absolute() else Path(state_dir) / path, fsync=config.fsync, clock=clock)
 
-    def append(self, lines: Sequence[str], message_keys: Sequence[bytes] = ()) -> int | None:
-        """Commit the batch as one row; returns its id once committed (None for an empty batch).
+    def append(self, lines: Sequence[str], message_keys: Sequence[bytes] = (),
+               mark: tuple[str, int] | None = None) -> int | None:
+        """Commit the batch as one row; returns its id once committed (None when there are no lines).
 
         `message_keys` (one per MQTT message the lines came from) are recorded in
         the same transaction, so that a message the broker redelivers after a crash
         is known to be in the spool already (`seen`): exactly once, not at least once.
+        `mark` (name, position) is set in the same transaction too: the MQTT receiver
+        process's raw messages up to that position have become these lines (`mark`).
         """
-        if not lines and not message_keys:
+        if not lines and not message_keys and mark is None:
             return None
         framing, body = _frame(lines) if lines else (_NEWLINES, "")
         row_id: int | None = None
         keys_row: int | None = None
+        atomic = bool(message_keys) or mark is not None
         with self._lock:
-            if message_keys:
+            if atomic:
                 self._db.execute("BEGIN IMMEDIATE")
             try:
                 if lines:
@@ -132,38 +201,36 @@ class Spool:
                                               (self._clock.now(), len(lines), framing, body))
                     row_id = cursor.lastrowid
                 if message_keys:
-                    if any(len(key) != KEY_SIZE for key in message_keys):
-                        raise ValueError(f"message keys are {KEY_SIZE} bytes")
-                    keys_row = self._db.execute("INSERT INTO message_keys (keys) VALUES (?)",
-                                                (b"".join(message_keys),)).lastrowid
+                    keys_row = self._ledger.insert(message_keys)
+                if mark is not None:
+                    self._db.execute("INSERT INTO marks (name, upto) VALUES (?, ?) "
+                                     "ON CONFLICT (name) DO UPDATE SET upto = excluded.upto", mark)
+                if atomic:
                     self._db.execute("COMMIT")
             except BaseException:
-                if message_keys:
+                if atomic:
                     self._db.execute("ROLLBACK")
                 raise
             self._depth += len(lines)
-            if message_keys:
-                assert keys_row is not None
-                self._remember(keys_row, message_keys)
+            if keys_row is not None:
+                self._ledger.remember(keys_row, message_keys)
         return row_id
+
+    def mark(self, name: str) -> int:
+        """The position last committed with `append(..., mark=(name, position))`; 0 if never."""
+        with self._lock:
+            row = self._db.execute("SELECT upto FROM marks WHERE name = ?", (name,)).fetchone()
+        return 0 if row is None else int(row[0])
 
     def seen(self, message_keys: Iterable[bytes]) -> set[bytes]:
         """The keys among these whose messages are already in the spool (or were written from it)."""
         with self._lock:
-            return {key for key in message_keys if key in self._ledger}
+            return self._ledger.seen(message_keys)
 
-    def _remember(self, row_id: int, keys: Sequence[bytes]) -> None:
-        """Add a committed row of keys; forget the oldest rows beyond LEDGER_KEEP (caller holds the lock)."""
-        self._ledger.update(keys)
-        self._ledger_rows.append((row_id, tuple(keys)))
-        self._ledger_size += len(keys)
-        dropped = None
-        while self._ledger_size - len(self._ledger_rows[0][1]) >= LEDGER_KEEP:
-            dropped, old = self._ledger_rows.popleft()
-            self._ledger.difference_update(old)
-            self._ledger_size -= len(old)
-        if dropped is not None:
-            self._db.execute("DELETE FROM message_keys WHERE id <= ?", (dropped,))
+    def preload_keys(self, keys: Iterable[bytes]) -> None:
+        """Also count these as seen (keys from another ledger, see `ledger_keys`)."""
+        with self._lock:
+            self._ledger.preload(keys)
 
     def peek(self, max_lines: int) -> list[SpoolBatch]:
         """Oldest rows first, as many as fit in `max_lines` but always at least one (the caller may split it)."""

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
+from collector.mqtt.split import SplitMqttCollector
 from collector.mqtt.subscriber import MqttCollector
 from simulators.mqtt_sim import MqttDeviceSim, MqttSim
 from simulators.room import RoomModel
@@ -110,17 +116,46 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str =
         time.sleep(0.005)
 
 
+class MarkedListSink(ListSink):
+    """A ListSink that keeps marks like the spool does, for `mqtt.receiver: process`; `marks` outlive a collector."""
+
+    def __init__(self, marks: dict[str, int]) -> None:
+        super().__init__()
+        self.marks = marks
+
+    def accept_marked(self, readings: Sequence[Reading], mark: tuple[str, int]) -> None:
+        with self._lock:
+            self.readings.extend(readings)
+            self.marks[mark[0]] = mark[1]
+
+    def mark(self, name: str) -> int:
+        return self.marks.get(name, 0)
+
+
+Collector = MqttCollector | SplitMqttCollector
+
+
 class Harness:
-    def __init__(self, mosquitto: LocalMosquitto) -> None:
+    def __init__(self, mosquitto: LocalMosquitto, receiver: str = "thread", state: Path | None = None) -> None:
         self.mosquitto = mosquitto
+        self.receiver = receiver
+        self.state = state
+        self.marks: dict[str, int] = {}
         self.clock = SimClock()
         self.room = RoomModel("stack1", t_set=18.0, rh_set=48.0)
         self.sim = MqttSim("127.0.0.1", mosquitto.port, devices(self.room, self.clock), now=self.clock)
-        self.collectors: list[MqttCollector] = []
+        self.collectors: list[Collector] = []
 
-    def collector(self, sink: Any = None, **mqtt: Any) -> tuple[MqttCollector, Any]:
-        sink = sink if sink is not None else ListSink()
-        collector = MqttCollector(site(self.mosquitto.port, **mqtt), sink, SystemClock())
+    def collector(self, sink: Any = None, **mqtt: Any) -> tuple[Collector, Any]:
+        collector: Collector
+        if self.receiver == "process":
+            assert self.state is not None
+            sink = sink if sink is not None else MarkedListSink(self.marks)
+            collector = SplitMqttCollector(site(self.mosquitto.port, **mqtt), sink, SystemClock(),
+                                           self.state / "raw.db")
+        else:
+            sink = sink if sink is not None else ListSink()
+            collector = MqttCollector(site(self.mosquitto.port, **mqtt), sink, SystemClock())
         self.collectors.append(collector)
         collector.start()
         wait_until(lambda: collector.connected, what="collector connected")
@@ -135,9 +170,10 @@ class Harness:
         self.sim.close()
 
 
-@pytest.fixture
-def rig(mosquitto: LocalMosquitto) -> Iterator[Harness]:
-    harness = Harness(mosquitto)
+@pytest.fixture(params=["thread", "process"])
+def rig(mosquitto: LocalMosquitto, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    """The in-process collector, and the receiver process with mapping here (`mqtt.receiver`)."""
+    harness = Harness(mosquitto, request.param, tmp_path / "state")
     harness.sim.connect()
     yield harness
     harness.close()
@@ -274,6 +310,8 @@ class FlakySink:
 
 
 def test_a_refused_batch_is_delivered_again_after_the_collector_reconnects(rig: Harness) -> None:
+    if rig.receiver == "process":
+        pytest.skip("the receiver commits raw messages, not to this sink: test_mqtt_split covers a refusing spool")
     sink = FlakySink(fail=2)
     collector, _ = rig.collector(sink)
     rig.sim.publish_once()
@@ -283,6 +321,8 @@ def test_a_refused_batch_is_delivered_again_after_the_collector_reconnects(rig: 
 
 
 def test_nothing_is_acknowledged_that_the_sink_did_not_accept(rig: Harness) -> None:
+    if rig.receiver == "process":
+        pytest.skip("the receiver commits raw messages, not to this sink: test_mqtt_split covers a refusing spool")
     refusing = FlakySink(fail=10**9)
     first, _ = rig.collector(refusing)
     rig.sim.publish_once()
@@ -370,4 +410,50 @@ def test_collector_started_before_the_broker_connects_when_it_comes_up(mosquitto
             sim.publish_once()
             wait_until(lambda: {r.point for r in sink.readings} >= ALL_POINTS, what="readings")
     finally:
+        collector.stop()
+
+
+def test_a_receiver_process_killed_mid_stream_is_started_again_and_nothing_is_lost_or_doubled(
+        mosquitto: LocalMosquitto, tmp_path: Path) -> None:
+    """`mqtt.receiver: process`: SIGKILL the receiver while messages flow; each one is stored once, none lost."""
+    config = SiteConfig.model_validate({
+        "site": {"id": "kill"}, "buildings": [{"id": "b1"}],
+        "rooms": [{"id": "stack1", "building": "b1", "profile": "paper"}],
+        "mqtt": {"port": mosquitto.port, "reconnect_min": 0.1, "reconnect_max": 0.5, "receiver": "process"},
+        "devices": [{"id": "counter", "protocol": "mqtt", "room": "stack1", "topic": "test/counter",
+                     "points": [{"id": "n"}]}],
+    })
+    sink = MarkedListSink({})
+    collector = SplitMqttCollector(config, sink, SystemClock(), tmp_path / "raw.db")
+    collector.start()
+    publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id="kill-publisher")
+    publisher.max_queued_messages_set(0)
+    count = 3000
+    try:
+        wait_until(lambda: collector.connected, what="connected")
+        time.sleep(0.3)  # the subscription is in place
+        publisher.connect("127.0.0.1", mosquitto.port)
+        publisher.loop_start()
+
+        def publish() -> None:
+            for n in range(1, count + 1):
+                publisher.publish("test/counter", str(n), qos=1)
+                time.sleep(1 / 1500)
+
+        feeding = threading.Thread(target=publish, daemon=True)
+        feeding.start()
+        wait_until(lambda: len(sink.readings) >= count // 3, what="a third of the stream")
+        process = collector._process
+        assert process is not None
+        os.kill(process.pid, signal.SIGKILL)
+        feeding.join(30)
+        wait_until(lambda: {r.value for r in sink.readings} >= {float(n) for n in range(1, count + 1)}, 30,
+                   what="every counter message")
+        time.sleep(0.5)  # a late duplicate would show now
+        values = [r.value for r in sink.readings]
+        assert len(values) == count and len({r.ts_ns for r in sink.readings}) == count
+        assert collector.receiver_starts == 2 and collector.malformed == 0
+    finally:
+        publisher.disconnect()
+        publisher.loop_stop()
         collector.stop()

@@ -158,7 +158,7 @@ buildings: [{{id: b}}]
 rooms: [{{id: r, building: b, profile: paper}}]
 state_dir: {state}
 gateways: [{{type: modbus-tcp, id: g, host: 127.0.0.1, port: {modbus_port}, timeout: 0.3}}]
-mqtt: {{host: 127.0.0.1, port: {mqtt_port}, client_id: stackwatch-e2e}}
+mqtt: {{host: 127.0.0.1, port: {mqtt_port}, client_id: stackwatch-e2e, receiver: {receiver}}}
 storage:
   influxdb: {{url: "{influx_url}", database: stackwatch, flush_interval: 0.2, retry_max: 1}}
 devices:
@@ -205,14 +205,27 @@ def _times(server: LocalInfluxd, until_ns: int) -> set[int]:
     return {int(row[0]) for series in found for row in series.values}
 
 
+def _receiver_pids(log: Path) -> list[int]:
+    return [int(pid) for pid in re.findall(r"MQTT receiver process (\d+) started", log.read_text(errors="replace"))]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie is gone
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("receiver", ["thread", "process"])
 def test_sigkill_and_influx_outage_lose_nothing_and_duplicate_nothing(
-    tmp_path: Path, influxd: LocalInfluxd, mosquitto: LocalMosquitto
+    tmp_path: Path, influxd: LocalInfluxd, mosquitto: LocalMosquitto, receiver: str
 ) -> None:
     modbus_port = free_port()
     config = tmp_path / "site.yaml"
     config.write_text(
         COUNTER_SITE.format(
-            state=tmp_path / "state", modbus_port=modbus_port, mqtt_port=mosquitto.port, influx_url=influxd.url
+            state=tmp_path / "state", modbus_port=modbus_port, mqtt_port=mosquitto.port, influx_url=influxd.url,
+            receiver=receiver,
         )
     )
     env = site_env(tmp_path, influxd, mosquitto)
@@ -221,6 +234,9 @@ def test_sigkill_and_influx_outage_lose_nothing_and_duplicate_nothing(
     count = 4000
     try:
         wait_for(lambda: _series_counts(influxd).get(("th", "temperature")), 20, "the service writing")
+        # A message published before the session's first subscription is nobody's: not one to count.
+        wait_for(lambda: "MQTT connected" in svc.output(), 20, "the MQTT session")
+        time.sleep(0.5)
         publisher = CounterPublisher(mosquitto.port, count, per_second=800)
         publisher.start()
         time.sleep(1.0)
@@ -229,6 +245,10 @@ def test_sigkill_and_influx_outage_lose_nothing_and_duplicate_nothing(
         time.sleep(1.0)
         svc.kill()  # ...and the service dies mid-stream, MQTT batches and Modbus polls in flight
         killed_at = time.time_ns()
+        if receiver == "process":  # its receiver process goes with it, so no orphan holds the broker session
+            pids = _receiver_pids(tmp_path / "service.log")
+            assert pids, svc.output()
+            wait_for(lambda: _gone(pids[-1]), 5, "the receiver process gone with the service")
         with Spool(tmp_path / "state" / "spool.db") as spool:
             pending = {
                 int(line.rsplit(" ", 1)[1])
