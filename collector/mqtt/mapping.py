@@ -289,3 +289,25 @@ class MessageMapper:
             return True
         notes.append((MALFORMED, f"availability {word[:40]!r} is neither online nor offline"))
         return False
+
+
+class MapperCounts:
+    """The mapper's problem counts under the names /metrics uses, for the collectors that own a mapper."""
+
+    mapper: MessageMapper
+
+    @property
+    def malformed(self) -> int:
+        return self.mapper.problems.counts[MALFORMED]
+
+    @property
+    def oversized(self) -> int:
+        return self.mapper.problems.counts[OVERSIZED]
+
+    @property
+    def unexpected(self) -> int:
+        return self.mapper.problems.counts[UNEXPECTED]
+
+    @property
+    def ignored(self) -> int:
+        return self.mapper.problems.counts[IGNORED]

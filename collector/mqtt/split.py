@@ -42,8 +42,8 @@ from stackwatch.config.model import SiteConfig
 from stackwatch.pipeline import MarkedSink, TimestampAllocator
 from stackwatch.readings import Reading
 
-from .mapping import MessageMapper
-from .problems import IGNORED, MALFORMED, OVERSIZED, UNEXPECTED
+from .mapping import MapperCounts, MessageMapper
+from .problems import MALFORMED
 from .rawspool import CorruptRow, RawReader, RawSpool, unpack
 from .subscriber import DEFAULT_FLUSH_DELAY
 
@@ -55,7 +55,7 @@ _SESSION_KEYS = ("connected", "connects", "reconnects", "acked", "accept_failure
                  "redelivered_skipped")
 
 
-class SplitMqttCollector:
+class SplitMqttCollector(MapperCounts):
     def __init__(self, config: SiteConfig, sink: MarkedSink, clock: Clock, raw_path: str | Path, *,
                  fsync: bool = False, allocator: TimestampAllocator | None = None,
                  flush_delay: float = DEFAULT_FLUSH_DELAY, spawn: bool = True,
@@ -133,21 +133,6 @@ class SplitMqttCollector:
     def dropped(self) -> int:
         return self._session_count("dropped")
 
-    @property
-    def malformed(self) -> int:
-        return self.mapper.problems.counts[MALFORMED]
-
-    @property
-    def oversized(self) -> int:
-        return self.mapper.problems.counts[OVERSIZED]
-
-    @property
-    def unexpected(self) -> int:
-        return self.mapper.problems.counts[UNEXPECTED]
-
-    @property
-    def ignored(self) -> int:
-        return self.mapper.problems.counts[IGNORED]
 
     def stats(self) -> dict[str, int | bool]:
         session = {key: self._session_count(key) for key in _SESSION_KEYS}

@@ -26,8 +26,8 @@ from stackwatch.readings import Reading
 
 from .acks import AckBatcher, ItemSink, message_key
 from .client import ClientFactory, MqttClient, apply_broker, paho_client
-from .mapping import MessageMapper
-from .problems import IGNORED, MALFORMED, OVERSIZED, UNEXPECTED
+from .mapping import MapperCounts, MessageMapper
+from .problems import MALFORMED
 
 log = logging.getLogger("collector.mqtt")
 
@@ -216,7 +216,7 @@ class MqttSession(Generic[T]):
         return False
 
 
-class MqttCollector(MqttSession[Reading]):
+class MqttCollector(MapperCounts, MqttSession[Reading]):
     """Maps each message to readings on paho's thread and commits them to the sink before acknowledging."""
 
     def __init__(self, config: SiteConfig, sink: ReadingSink, clock: Clock,
@@ -228,23 +228,6 @@ class MqttCollector(MqttSession[Reading]):
         self.mapper = MessageMapper(config, allocator)
         super().__init__(config.mqtt, config.mqtt.client_id or f"stackwatch-{config.site.id}",
                          self.mapper.subscriptions, sink, client_factory, flush_delay=flush_delay)
-
-    # Counts kept by the mapper, exposed here under the names /metrics uses.
-    @property
-    def malformed(self) -> int:
-        return self.mapper.problems.counts[MALFORMED]
-
-    @property
-    def oversized(self) -> int:
-        return self.mapper.problems.counts[OVERSIZED]
-
-    @property
-    def unexpected(self) -> int:
-        return self.mapper.problems.counts[UNEXPECTED]
-
-    @property
-    def ignored(self) -> int:
-        return self.mapper.problems.counts[IGNORED]
 
     def stats(self) -> dict[str, int | bool]:
         return {**self.session_stats(), "readings_produced": self.readings_produced, "malformed": self.malformed,
