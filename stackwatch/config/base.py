@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNIT_SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -27,6 +28,13 @@ def parse_duration(value: Any) -> float:
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds
+
+
+def clock_time(value: str, *, end_of_day: bool = False) -> str:
+    """A time of day `HH:MM` (site zone); `24:00` too where it ends a period."""
+    if not (_CLOCK.match(value) or (end_of_day and value == "24:00")):
+        raise ValueError(f"{value!r} is not a time like 07:30 (a time of day, HH:MM)")
+    return value
 
 
 Duration = Annotated[

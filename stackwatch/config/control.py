@@ -8,14 +8,12 @@ limits) are in `SiteConfig`, which sees every section.
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Duration, Identifier, StrictModel
+from .base import Duration, Identifier, StrictModel, clock_time
 
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 FIRE_QUANTITIES = ("fire", "smoke", "suppression_pre_discharge", "suppression_discharge")
 LEAK_QUANTITIES = ("water_leak",)
 
@@ -84,9 +82,7 @@ class TargetPeriod(StrictModel):
     @field_validator("start", "end")
     @classmethod
     def _clock(cls, value: str) -> str:
-        if value != "24:00" and not _CLOCK.match(value):
-            raise ValueError(f"{value!r} is not a time like 07:30")
-        return value
+        return clock_time(value, end_of_day=True)
 
     @field_validator("months")
     @classmethod

@@ -14,16 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from .base import Duration, Identifier, StrictModel
+from .base import Duration, Identifier, StrictModel, clock_time
 
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 PriorityName = Literal["critical", "high", "medium", "low"]
-
-
-def _clock_time(value: str) -> str:
-    if not _CLOCK.match(value):
-        raise ValueError(f"{value!r} is not a time of day like '08:30'")
-    return value
 
 
 class Contact(StrictModel):
@@ -135,7 +128,7 @@ class Rotation(StrictModel):
     @field_validator("handover")
     @classmethod
     def _handover(cls, value: str) -> str:
-        return _clock_time(value)
+        return clock_time(value)
 
 
 class Match(StrictModel):
@@ -179,7 +172,7 @@ class QuietHours(StrictModel):
     @field_validator("start", "end")
     @classmethod
     def _times(cls, value: str) -> str:
-        return _clock_time(value)
+        return clock_time(value)
 
     @field_validator("applies_to")
     @classmethod

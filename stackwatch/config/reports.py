@@ -12,9 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .base import Identifier, StrictModel
-
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+from .base import Identifier, StrictModel, clock_time
 
 
 class ReportSchedule(StrictModel):
@@ -24,9 +22,7 @@ class ReportSchedule(StrictModel):
     @field_validator("time")
     @classmethod
     def _clock(cls, value: str) -> str:
-        if not _CLOCK.match(value):
-            raise ValueError(f"{value!r} is not a time of day like '06:00'")
-        return value
+        return clock_time(value)
 
 
 ReportFormat = Literal["pdf", "csv", "json"]
