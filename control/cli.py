@@ -45,7 +45,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     rooms, overrides = journal.rooms(), journal.overrides()
     journal.close()
     if args.json:
-        print(json.dumps({"rooms": rooms, "overrides": {k: vars_(v) for k, v in overrides.items()}}, indent=2))
+        views = {target: {"target": target, **override.as_dict()} for target, override in overrides.items()}
+        print(json.dumps({"rooms": rooms, "overrides": views}, indent=2))
         return 0
     for room, data in sorted(rooms.items()):
         lock = data.get("interlock", {})
@@ -61,10 +62,6 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"manual: {target} = {'hold' if override.value is None else f'{override.value:g}'} by {override.who} "
               f"until {_time(override.until, zone)}: {override.reason}")
     return 0
-
-
-def vars_(override: Any) -> dict[str, Any]:
-    return {name: getattr(override, name) for name in ("target", "value", "who", "reason", "since", "until")}
 
 
 def _cmd_log(args: argparse.Namespace) -> int:

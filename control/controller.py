@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from stackwatch.config.control import TargetPeriod
 
@@ -31,6 +32,9 @@ class Override:
     reason: str
     since: float
     until: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "who": self.who, "reason": self.reason, "since": self.since, "until": self.until}
 
 
 @dataclass(frozen=True, slots=True)

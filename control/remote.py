@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .journal import ControlJournal
-from .runtime import ControlRefused
+from .runtime import ControlRefused, override_view
 
 ACT_WAIT = 5.0  # s a command may wait for the service before it is withdrawn
 
@@ -39,9 +39,9 @@ class JournalControl:
         overrides = self.journal.overrides()  # fresher than the snapshot: set a moment ago
         for room in data.get("rooms", []):
             for actuator in room.get("actuators", []):
-                actuator["override"] = _override(overrides.get(actuator["id"]))
+                actuator["override"] = override_view(overrides.get(actuator["id"]))
             for loop, status in room.get("loops", {}).items():
-                status["override"] = _override(overrides.get(f"{room['room']}/{loop}"))
+                status["override"] = override_view(overrides.get(f"{room['room']}/{loop}"))
         return {**data, "as_of": at}
 
     async def act(self, action: str, target: str, who: str, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -62,10 +62,3 @@ class JournalControl:
                 raise ControlUnavailable(f"the service did not take the command within {self.wait:g} s: "
                                          "is `stackwatch run` running? Nothing was changed.")
             await asyncio.sleep(0.1)
-
-
-def _override(override: Any) -> dict[str, Any] | None:
-    if override is None:
-        return None
-    return {"value": override.value, "who": override.who, "reason": override.reason, "since": override.since,
-            "until": override.until}

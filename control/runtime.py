@@ -77,6 +77,8 @@ class ControlRuntime:
         self.overrides = self.journal.overrides()
         self._restore()
         self._latest: dict[str, Reading] = {}
+        self._read = frozenset(plan.watched | {key for room in plan.rooms.values()
+                                               for key in room.temperature_points + room.humidity_points})
         self._lock = threading.Lock()
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -93,10 +95,12 @@ class ControlRuntime:
     def __call__(self, readings: Sequence[Reading]) -> None:
         """A hub listener: keep the newest reading per point; a fire or leak state change wakes the loops now."""
         wake = False
-        watched = self.plan.watched
+        watched, read = self.plan.watched, self._read
         with self._lock:
             latest = self._latest
             for reading in readings:
+                if reading.point not in read:  # the hub carries every point of the site: keep the loops' own
+                    continue
                 current = latest.get(reading.point)
                 if current is not None and reading.ts_ns < current.ts_ns:
                     continue
@@ -324,7 +328,7 @@ class ControlRuntime:
             value = args.get("value")
             override = self.set_override(target, None if value is None else float(value), who, reason,
                                          float(args.get("seconds") or 0))
-            return {"message": f"{target} in manual until the override expires", "override": _override(override)}
+            return {"message": f"{target} in manual until the override expires", "override": override_view(override)}
         if action == "release":
             self.clear_override(target, who, reason)
             return {"message": f"{target} back to automatic"}
@@ -371,7 +375,7 @@ class ControlRuntime:
                 "interlock": controller.interlock.as_dict() | {"awaiting_reset": controller.interlock.awaiting_reset},
                 "loops": {loop: {"mode": s.mode, "target": s.target, "band": list(s.band) if s.band else None,
                                  "period": s.period, "measured": s.measured, "problem": s.problem,
-                                 "override": _override(self.overrides.get(loop_target(room, loop)))}
+                                 "override": override_view(self.overrides.get(loop_target(room, loop)))}
                           for loop, s in controller.loops.items()},
                 "actuators": [{"id": name, "kind": self.plan.actuators[name].spec.kind,
                                "role": roles.get(name, ""),
@@ -383,7 +387,7 @@ class ControlRuntime:
                                "on_since": _finite(controller.units[name].since) if name in controller.units
                                else None,
                                "starts": controller.units[name].starts if name in controller.units else None,
-                               "override": _override(self.overrides.get(name))}
+                               "override": override_view(self.overrides.get(name))}
                               for name in room_plan.control.actuators()],
             })
         return {"now": now, "interval": self.interval, "rooms": rooms}
@@ -467,8 +471,6 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _override(override: Override | None) -> dict[str, Any] | None:
-    if override is None:
-        return None
-    return {"value": override.value, "who": override.who, "reason": override.reason, "since": override.since,
-            "until": override.until}
+def override_view(override: Override | None) -> dict[str, Any] | None:
+    """An override as the API shows it (None: automatic)."""
+    return None if override is None else override.as_dict()
