@@ -5,10 +5,18 @@ MQTT acknowledgement thread; the engine journals to SQLite. A queue keeps both
 callers at the cost of an append, and one thread owns the engine, so the
 engine needs no locks. Operator actions (API, CLI commands in the journal)
 are run on the same thread through `call`.
+
+Why the queue is bounded: a burst (a broker handing over a night of queued
+messages) arrives faster than the rules run, and every queued reading is
+memory. Past `max_queued` readings a collector thread waits for the engine, as
+it waits for a full spool, so the broker keeps what is not yet taken. The
+asyncio loop never waits (it also serves the API); its sources (Modbus polls)
+are paced by their schedule, not by a backlog.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -44,11 +52,21 @@ class _Call(NamedTuple):
     action: Callable[[AlarmEngine, float], Any]
     future: Future[Any]
 COMMAND_POLL = 0.5  # seconds between looks at the journal's command table (CLI actions)
+MAX_QUEUED_READINGS = 20_000  # about 0.15 s of the engine's work; a collector thread waits beyond it
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class AlarmRuntime:
     def __init__(self, config: SiteConfig, catalog: PointCatalog, state_dir: Path, clock: Clock,
-                 outputs: Sequence[Output] = (), audit: Audit | None = None) -> None:
+                 outputs: Sequence[Output] = (), audit: Audit | None = None,
+                 max_queued: int = MAX_QUEUED_READINGS) -> None:
         self.clock = clock
         self.audit = audit
         self.config = config
@@ -62,6 +80,11 @@ class AlarmRuntime:
                                   [*outputs, self._observe])
         self.tick_interval = config.alarms.tick
         self._queue: queue.SimpleQueue[_Batch | _Call | object] = queue.SimpleQueue()
+        self.max_queued = max_queued
+        self._queued = 0  # readings handed over and not yet evaluated
+        self._room = threading.Condition()
+        self.most_queued = 0  # high-water mark of `_queued` (status and benchmark)
+        self.waits = 0  # hand-overs that had to wait for the engine
         self._thread: threading.Thread | None = None
         self.latencies: list[float] | None = None  # set to a list to record reading → journaled (benchmark)
 
@@ -72,7 +95,25 @@ class AlarmRuntime:
     # --- the reading hub's listener -----------------------------------------------------------------------------
 
     def __call__(self, readings: Sequence[Reading]) -> None:
+        with self._room:
+            if self._queued >= self.max_queued and self.running and not _on_event_loop():
+                self.waits += 1
+                while self._queued >= self.max_queued and self.running:
+                    self._room.wait(0.5)
+            self._queued += len(readings)
+            if self._queued > self.most_queued:
+                self.most_queued = self._queued
         self._queue.put(_Batch(time.perf_counter(), readings))
+
+    @property
+    def queued(self) -> int:
+        """Readings handed over that the engine has not evaluated yet."""
+        return self._queued
+
+    def _taken(self, count: int) -> None:
+        with self._room:
+            self._queued -= count
+            self._room.notify_all()
 
     # --- operator actions from other threads --------------------------------------------------------------------
 
@@ -160,7 +201,10 @@ class AlarmRuntime:
                 break
             batches.append(more)
         readings = [reading for batch in batches for reading in batch.readings]
-        events = self.engine.process(readings, self.clock.now())
+        try:
+            events = self.engine.process(readings, self.clock.now())
+        finally:
+            self._taken(len(readings))
         if events and self.latencies is not None:
             done = time.perf_counter()
             self.latencies.extend(done - batch.received for batch in batches)

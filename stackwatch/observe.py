@@ -74,6 +74,10 @@ def metrics(parts: ServiceParts) -> list[Sample]:
     samples += alarm_samples(statuses)
     samples.append(Sample("stackwatch_alarm_evaluations_total", parts.alarms.engine.evaluations,
                           "Rule evaluations.", "counter"))
+    samples.append(Sample("stackwatch_alarm_queue_readings", parts.alarms.queued,
+                          "Readings handed to the alarm engine and not yet evaluated."))
+    samples.append(Sample("stackwatch_alarm_queue_waits_total", parts.alarms.waits,
+                          "Hand-overs that waited for the alarm engine (its queue was full).", "counter"))
     if parts.notifier is not None:
         for outcome in ("sent", "retried", "next_contact", "failed"):
             samples.append(Sample("stackwatch_notifications_total", parts.notifier.outcomes[outcome],
