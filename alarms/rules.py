@@ -22,13 +22,13 @@ counts as elapsed time (the hours did pass, as far as anyone can know).
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from stackwatch.readings import Quality
 
 from .model import AlarmDefinition
+from .window import PairQueue
 
 Snapshot = dict[str, Any]
 
@@ -253,18 +253,15 @@ class RateRule(DelayedRule):
         self.per_hour = per_hour
         self.window = window
         self.step = window / 30
-        self.samples: deque[tuple[float, float]] = deque()
+        self.samples = PairQueue()
 
     def on_value(self, ts: float, value: float) -> bool | None:
         if ts < self.last_ts:
             return None
         self.last_ts = ts
         samples = self.samples
-        if not samples or ts - samples[-1][0] >= self.step:
-            samples.append((ts, value))
-        while samples and ts - samples[0][0] > self.window:
-            samples.popleft()
-        oldest_ts, oldest = samples[0]
+        samples.append_spaced(ts, value, self.step)
+        oldest_ts, oldest = samples.expire(math.nextafter(ts - self.window, -math.inf))  # older than `window`
         span = ts - oldest_ts
         if span < self.window / 2:
             return self.decide(False, ts) if self.raw else None  # too little history to judge a rate
@@ -293,29 +290,18 @@ class FluctuationRule(DelayedRule):
         self.allowance = allowance
         self.window = window
         self.bucket = bucket
-        self.maxima: deque[tuple[float, float]] = deque()  # (bucket start, value), values decreasing
-        self.minima: deque[tuple[float, float]] = deque()  # values increasing
+        self.maxima = PairQueue()  # (bucket start, value), values decreasing
+        self.minima = PairQueue()  # values increasing
 
     def on_value(self, ts: float, value: float) -> bool | None:
         if ts < self.last_ts:
             return None
         self.last_ts = ts
         slot = ts - ts % self.bucket
-        maxima, minima = self.maxima, self.minima
-        while maxima and maxima[-1][1] <= value:
-            maxima.pop()
-        if not maxima or maxima[-1][0] != slot:
-            maxima.append((slot, value))
-        while minima and minima[-1][1] >= value:
-            minima.pop()
-        if not minima or minima[-1][0] != slot:
-            minima.append((slot, value))
+        self.maxima.push_highest(slot, value)
+        self.minima.push_lowest(slot, value)
         horizon = slot - self.window
-        while maxima[0][0] <= horizon:
-            maxima.popleft()
-        while minima[0][0] <= horizon:
-            minima.popleft()
-        spread = maxima[0][1] - minima[0][1]
+        spread = self.maxima.expire(horizon)[1] - self.minima.expire(horizon)[1]
         self.value = round(spread, 3)
         raw = spread > self.allowance
         if raw == self.raw:
@@ -327,8 +313,8 @@ class FluctuationRule(DelayedRule):
 
     def restore(self, snapshot: Snapshot) -> None:
         super().restore(snapshot)
-        self.maxima = deque((float(a), float(b)) for a, b in snapshot.get("maxima", []))
-        self.minima = deque((float(a), float(b)) for a, b in snapshot.get("minima", []))
+        self.maxima = PairQueue((float(a), float(b)) for a, b in snapshot.get("maxima", []))
+        self.minima = PairQueue((float(a), float(b)) for a, b in snapshot.get("minima", []))
 
 
 class SensorFaultRule(DelayedRule):
