@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from reports.cli import render
 from reports.gather import from_services, gather
-from reports.pdf import FontUnavailable, report_pdf
 
 from .history import parse_time
 from .model import Principal
@@ -48,6 +47,8 @@ def build_report_router(services: ApiServices, require: Require) -> APIRouter:
         except ValueError as error:
             raise HTTPException(422, str(error)) from None
         if format == "pdf":
+            from reports.pdf import FontUnavailable, report_pdf  # reportlab (7 MB) loaded on the first PDF
+
             try:
                 pdf = report_pdf(report, services.history, lang)
             except FontUnavailable as error:
