@@ -127,12 +127,14 @@ def bare_subscriber(port: int, messages: int | None) -> float:
 
 async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
     """The service's collection path (MQTT collector → hub → spool → writer → InfluxDB), in this process."""
-    from stackwatch.service import Service, settle_heap
+    from stackwatch.service import Service, settle_heap, tune_allocator
 
     service = Service(parse_config(config_path.read_text()), config_path)  # the parts `stackwatch run` uses
     spool, writer, mqtt = service.spool, service.writer, service.mqtt
     assert mqtt is not None
     spool_only = os.environ.get("BENCH_SPOOL_ONLY") == "1"  # upper bound: no InfluxDB writer in this process
+    if os.environ.get("BENCH_DEFAULT_MALLOC") != "1":
+        tune_allocator()  # as Service.start does first
     if not spool_only:
         await writer.start()
     started = time.perf_counter()
@@ -161,6 +163,11 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
         service.alarms.start()
     if os.environ.get("BENCH_NO_FREEZE") != "1":
         settle_heap()  # as Service.start does before it starts the collectors
+    start_snapshot = None
+    if os.environ.get("BENCH_TRACEMALLOC"):
+        import tracemalloc
+
+        start_snapshot = tracemalloc.take_snapshot()  # what the run adds is printed at the end
     mqtt.start()
     if expect is None:  # only make the persistent session and its subscriptions
         while not mqtt.connected:
@@ -198,8 +205,13 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
         print(f"rss {before_trim} MB, after gc + malloc_trim {rss()} MB", file=sys.stderr)
         current, peak = tracemalloc.get_traced_memory()
         print(f"tracemalloc current {current >> 20} MB, peak {peak >> 20} MB", file=sys.stderr)
-        for stat in tracemalloc.take_snapshot().statistics("lineno")[:5]:
+        end_snapshot = tracemalloc.take_snapshot()
+        for stat in end_snapshot.statistics("lineno")[:5]:
             print(stat, file=sys.stderr)
+        if start_snapshot is not None:
+            print("grown during the run:", file=sys.stderr)
+            for diff in end_snapshot.compare_to(start_snapshot, "lineno")[:12]:
+                print(f"  {diff}", file=sys.stderr)
         maps, current = [], ""
         for line in Path("/proc/self/smaps").read_text().splitlines():
             if line[0] in "0123456789abcdef" and "-" in line.split()[0]:
@@ -210,6 +222,12 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
             print(f"smaps {kb // 1024} MB {where[:110]}", file=sys.stderr)
     peak_while_collecting = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if os.environ.get("BENCH_TIMELINE"):
+        import ctypes
+
+        sqlite = ctypes.CDLL("libsqlite3.so.0")
+        sqlite.sqlite3_memory_used.restype = sqlite.sqlite3_memory_highwater.restype = ctypes.c_int64
+        print(f"SQLite memory {sqlite.sqlite3_memory_used() / 2**20:.1f} MB in use, "
+              f"{sqlite.sqlite3_memory_highwater(0) / 2**20:.1f} MB at most", file=sys.stderr)
         print(f"highest RSS seen {spike[0][0] // 1024} MB at {spike[0][1]:.3f} s", file=sys.stderr)
     mqtt.stop()
     peak_after_mqtt_stop = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 import hashlib
 import logging
@@ -61,6 +62,31 @@ from .store.writer import InfluxWriter
 
 log = logging.getLogger("stackwatch.service")
 STATUS_INTERVAL = 60.0
+
+
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8  # mallopt parameters in glibc's malloc.h
+_MMAP_THRESHOLD = 128 * 1024
+
+
+def tune_allocator() -> None:
+    """Keep glibc's malloc from holding on to memory the service has already freed.
+
+    A burst (a broker handing over a night's backlog) passes through large
+    short-lived buffers: spool rows, request bodies, batches of readings. By
+    default glibc raises its mmap threshold after the first such buffer is
+    freed, so later ones come from the heap and stay behind as fragments, and
+    each busy thread gets its own arena (up to 16 on 2 cores). A fixed 128 KiB
+    threshold (big buffers go back to the system when freed) and two arenas
+    took the collecting process's peak from 164-176 MB to 151-159 MB in
+    bench/ingest.py, with no change in throughput beyond the run-to-run noise.
+    Does nothing where the C library is not glibc.
+    """
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_ARENA_MAX, 2)
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
 
 
 def settle_heap() -> None:
@@ -247,6 +273,7 @@ class Service:
         self.audit.append("system", "service.start", str(self.config_path), detail={"config_sha256": digest})
 
     async def start(self) -> None:
+        tune_allocator()  # before the threads start: arenas are made as threads first allocate
         self._audit_start()
         await self.writer.start()
         if self.alarm_publisher is not None:
