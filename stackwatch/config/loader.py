@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from .model import SiteConfig
+from .points import SHARED_POINTS
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _UNION_TAGS = {"modbus", "mqtt", "modbus-tcp", "modbus-rtu"}
@@ -138,6 +139,7 @@ def parse_config(text: str, source: str = "<config>", expander: ModelExpander | 
         data["devices"] = expanded
     if problems:
         raise ConfigError(source, problems)
+    sharing = SHARED_POINTS.set({})  # identical points of many devices become one object
     try:
         return SiteConfig.model_validate(data)
     except ValidationError as error:
@@ -152,6 +154,8 @@ def parse_config(text: str, source: str = "<config>", expander: ModelExpander | 
             where = f"{path or '(top level)'}" + (f" (line {line})" if line else "")
             problems.append(f"{where}: {message}")
         raise ConfigError(source, problems) from None
+    finally:
+        SHARED_POINTS.reset(sharing)
 
 
 def load_config(path: str | Path, expander: ModelExpander | None = None) -> SiteConfig:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from contextvars import ContextVar
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidatorFunctionWrapHandler, model_validator
 
 from .base import Identifier, StrictModel
 
@@ -21,6 +23,10 @@ REGISTER_WIDTH: dict[str, int] = {
     "float64": 4,
     "bool": 1,
 }
+
+
+# While a site file is parsed: validated points by their input, so identical ones are one object (see _share).
+SHARED_POINTS: ContextVar[dict[tuple[type, str], Any] | None] = ContextVar("shared_points", default=None)
 
 
 class PointBase(StrictModel):
@@ -44,6 +50,29 @@ class PointBase(StrictModel):
     @property
     def quantity_name(self) -> str:
         return self.quantity or self.id
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _share(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """One object for identical points while a site file is parsed.
+
+        A site has hundreds of devices of one model, whose points differ only in
+        the device they sit on; points are frozen, so they can be shared. With
+        1,667 Zigbee sensors that is 10,002 point models fewer (about 9 MB of a
+        10,000-point service's memory, bench/ingest.py). Input that fails is
+        never cached: each occurrence gets its own error with its own path.
+        """
+        shared = SHARED_POINTS.get()
+        if shared is None or not isinstance(data, dict):
+            return handler(data)
+        try:
+            key = (cls, json.dumps(data, sort_keys=True))
+        except (TypeError, ValueError):
+            return handler(data)
+        point = shared.get(key)
+        if point is None:
+            point = shared[key] = handler(data)
+        return point
 
 
 class ModbusPoint(PointBase):
