@@ -152,10 +152,21 @@ class RawReader:
             raise ValueError(f"{path} is not a raw MQTT spool (no epoch)")
         self.epoch: str = row[0]
 
-    def read_after(self, after: int, max_rows: int) -> list[tuple[int, bytes]]:
-        """Rows with id > `after`, oldest first, as (id, packed body)."""
-        return [(int(row_id), bytes(body)) for row_id, body in self._db.execute(
-            "SELECT id, body FROM raw WHERE id > ? ORDER BY id LIMIT ?", (after, max_rows))]
+    def read_after(self, after: int, max_rows: int, max_messages: int | None = None) -> list[tuple[int, bytes]]:
+        """Rows with id > `after`, oldest first, as (id, packed body); at least one row, and no more rows once
+        they hold `max_messages` (a receiver that fell behind writes rows of thousands of messages)."""
+        rows: list[tuple[int, bytes]] = []
+        messages = 0
+        cursor = self._db.execute("SELECT id, n, body FROM raw WHERE id > ? ORDER BY id LIMIT ?", (after, max_rows))
+        try:
+            for row_id, count, body in cursor:
+                rows.append((int(row_id), bytes(body)))
+                messages += int(count)
+                if max_messages is not None and messages >= max_messages:
+                    break
+        finally:
+            cursor.close()  # an unfinished statement would hold a read transaction open
+        return rows
 
     def waiting(self, after: int) -> int:
         """Messages committed by the receiver and not yet mapped."""

@@ -50,6 +50,9 @@ from .subscriber import DEFAULT_FLUSH_DELAY
 log = logging.getLogger("collector.mqtt")
 
 MAX_ROWS = 64  # raw rows (of up to ack_batch messages each) mapped into one spool commit
+# ... and at most about this many messages: after a backlog the receiver writes rows of thousands, and a commit
+# of 12,000 messages held 70,000 readings, their lines and their spool row at once (a 25 MB peak, bench/ingest.py).
+MAX_MESSAGES = 2_000
 STOP_TIMEOUT = 15.0
 _SESSION_KEYS = ("connected", "connects", "reconnects", "acked", "accept_failures", "dropped", "session_restarts",
                  "redelivered_skipped")
@@ -266,7 +269,7 @@ class SplitMqttCollector(MapperCounts):
             self._wake.clear()
             finished = self._stopping.is_set() and (self._supervisor is None or not self._supervisor.is_alive())
             try:
-                rows = reader.read_after(self.mapped_upto, MAX_ROWS)
+                rows = reader.read_after(self.mapped_upto, MAX_ROWS, MAX_MESSAGES)
             except Exception:
                 log.exception("MQTT raw spool could not be read")
                 rows = []

@@ -122,6 +122,20 @@ def test_raw_rows_keys_and_release_survive_a_reopen(tmp_path: Path) -> None:
     reader.close()
 
 
+def test_a_read_stops_at_the_message_bound_but_always_takes_a_row(tmp_path: Path) -> None:
+    """After a backlog the receiver writes big rows; the mapper takes a bounded number of messages at a time."""
+    with RawSpool(tmp_path / "raw.db") as spool:
+        ids = [spool.append(rows_of(1, per_row=per_row)[0]) for per_row in (3, 3, 500, 2)]
+    reader = RawReader(tmp_path / "raw.db")
+    assert [row for row, _ in reader.read_after(0, 10, max_messages=5)] == ids[:2]
+    assert [row for row, _ in reader.read_after(ids[1], 10, max_messages=5)] == [ids[2]]  # one row, however big
+    assert [row for row, _ in reader.read_after(0, 10)] == ids
+    db = sqlite3.connect(tmp_path / "raw.db")  # no read left open by the stopped read: a checkpoint is not busy
+    assert db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+    db.close()
+    reader.close()
+
+
 # -- the receiver: committed raw before acknowledged --------------------------------------------
 
 @dataclass
