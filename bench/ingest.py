@@ -12,10 +12,12 @@
     simulated devices on 10 gateways (the simulators in their own process) against the slowest gateway alone.
 (c) Peak memory (max RSS) of the collecting process in (a), with 10,002 points configured.
 
-`--receiver thread|process` overrides the site's `mqtt.receiver`. Environment: BENCH_ALARMS=1 also runs the alarm
-engine on every reading, as `stackwatch run` does (by default its listener queues the readings and nothing
-consumes them, as when these figures were first recorded); BENCH_NO_FREEZE=1 leaves the heap unfrozen
-(`settle_heap`); BENCH_TIMELINE, BENCH_TRACEMALLOC, BENCH_PROFILE, BENCH_SPOOL_ONLY: see README, Benchmarks.
+`--receiver thread|process` overrides the site's `mqtt.receiver`. `--alarms both` (the default) runs (a) twice:
+the collection path alone, with the alarm engine stopped and its listener taken off the reading hub (the issue's
+figure), and as `stackwatch run` runs it, the engine evaluating every reading; (c) is judged on the second.
+Environment: BENCH_NO_FREEZE=1 leaves the heap unfrozen (`settle_heap`), BENCH_DEFAULT_MALLOC=1 glibc's malloc
+untuned (`tune_allocator`); BENCH_TIMELINE, BENCH_TRACEMALLOC, BENCH_PROFILE, BENCH_SPOOL_ONLY: see README,
+Benchmarks.
 """
 
 from __future__ import annotations
@@ -161,6 +163,8 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
     gc.callbacks.append(gc_timer)
     if os.environ.get("BENCH_ALARMS") == "1":  # as `stackwatch run`: every reading also goes through the rules
         service.alarms.start()
+    else:  # the collection path alone
+        service.hub.remove_listener(service.alarms)
     if os.environ.get("BENCH_NO_FREEZE") != "1":
         settle_heap()  # as Service.start does before it starts the collectors
     start_snapshot = None
@@ -242,7 +246,8 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
               file=sys.stderr)
     return {"seconds": seconds, "lines_written": writer.lines_written, "acked": mqtt.acked,
             "max_rss_mb": peak_rss_mb(), "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "cpu": cpu, "receiver_cpu": receiver_cpu, "gc_seconds": gc_time[0]}
+            "cpu": cpu, "receiver_cpu": receiver_cpu, "gc_seconds": gc_time[0],
+            "alarm_queue_max": service.alarms.most_queued, "alarm_queue_waits": service.alarms.waits}
 
 
 def _receiver_cpu(mqtt: Any) -> tuple[float, float] | None:
@@ -282,7 +287,7 @@ def process_cpu(server: LocalInfluxd | LocalMosquitto) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_child(config_path: Path, expect: int | None) -> dict[str, Any]:
+def run_child(config_path: Path, expect: int | None, alarms: bool = False) -> dict[str, Any]:
     args = [sys.executable, __file__, "--child", str(config_path)]
     profile = os.environ.get("BENCH_PROFILE")  # e.g. /tmp/profile.txt: record the collecting child with py-spy
     if profile and expect is not None:
@@ -290,13 +295,18 @@ def run_child(config_path: Path, expect: int | None) -> dict[str, Any]:
                 *args]
     if expect is not None:
         args += ["--expect", str(expect)]
-    result = subprocess.run(args, capture_output=True, text=True, check=True)
+    env = {**os.environ, "BENCH_ALARMS": "1" if alarms else "0"}
+    result = subprocess.run(args, capture_output=True, text=True, check=True, env=env)
     if os.environ.get("BENCH_TIMELINE") or os.environ.get("BENCH_TRACEMALLOC"):
         print(result.stderr[-3000:])
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
-def bench_mqtt(messages: int, devices: int, work: Path, inflight: int, ack_batch: int, receiver: str | None) -> None:
+VARIANTS = {"off": (False,), "on": (True,), "both": (False, True)}
+
+
+def bench_mqtt(messages: int, devices: int, work: Path, inflight: int, ack_batch: int, receiver: str | None,
+               alarms: str) -> None:
     influxd = LocalInfluxd(work / "influxd")
     mosquitto = LocalMosquitto(work / "mosquitto", max_inflight=inflight)
     influxd.start()
@@ -315,35 +325,45 @@ def bench_mqtt(messages: int, devices: int, work: Path, inflight: int, ack_batch
         bare_subscriber(mosquitto.port, None)
         queued = publish(mosquitto.port, devices, messages)
         bare_seconds = bare_subscriber(mosquitto.port, messages)
-        before = {name: process_cpu(server) for name, server in (("mosquitto", mosquitto), ("influxd", influxd))}
-        path = run_child(config_path, readings)
-        servers_cpu = {name: process_cpu(server) - before[name]
-                       for name, server in (("mosquitto", mosquitto), ("influxd", influxd))}
-
-        raw = raw_write_rate(influxd.url, "bench_raw", lines=make_lines(readings, series=points))
-        stored = 0 if os.environ.get("BENCH_SPOOL_ONLY") == "1" else influxd_count(influxd.url)
-        path_rate = readings / path["seconds"]
         bare_rate = messages / bare_seconds
+        raw_rate: float | None = None
         print(f"(a) MQTT → InfluxDB, {messages:,} messages × {READINGS_PER_MESSAGE} readings, {points:,} points; "
               f"mosquitto max_inflight_messages {inflight}, ack_batch {ack_batch}, mqtt.receiver {receiver}")
         print(f"    queued on the broker in {queued:.1f} s (publisher, not timed below)")
         print(f"    bare paho subscriber: {bare_rate:,.0f} messages/s")
-        print(f"    InfluxDB raw write:   {raw.per_second:,.0f} points/s")
-        print(f"    stackwatch path:      {path_rate:,.0f} readings/s = {path_rate / READINGS_PER_MESSAGE:,.0f} "
-              f"messages/s ({path['seconds']:.1f} s; {stored:,} readings in InfluxDB)")
-        print(f"    ratios: path/raw InfluxDB = {path_rate / raw.per_second:.2f} (target ≥ 0.3); "
-              f"path/bare subscriber = {path_rate / READINGS_PER_MESSAGE / bare_rate:.2f} (target ≥ 0.7)")
-        receiver_figures = path.get("receiver_cpu")
-        receiver_cpu = "" if receiver_figures is None else f" + receiver process {receiver_figures[0]:.1f}"
-        print(f"    CPU seconds while the path ran: stackwatch {path['cpu']:.1f}{receiver_cpu}, "
-              + ", ".join(f"{name} {cpu:.1f}" for name, cpu in servers_cpu.items())
-              + f"; cyclic garbage collection in the collecting process {path['gc_seconds']:.2f} s")
-        print(f"(c) peak memory of the collecting process: {path['max_rss_mb']:.0f} MB with {points:,} points "
-              f"(target ≤ 150 MB; VmHWM; ru_maxrss {path['ru_maxrss_mb']:.0f} MB can include the parent's, "
-              "see peak_rss_mb)"
-              + ("" if receiver_figures is None else f"; the receiver process {receiver_figures[1]:.0f} MB"))
-        if stored != readings:
-            print(f"    !! InfluxDB holds {stored:,} readings, expected {readings:,}")
+        for index, with_alarms in enumerate(VARIANTS[alarms]):
+            if index:
+                publish(mosquitto.port, devices, messages)  # the same messages again for this variant
+            stored_before = 0 if os.environ.get("BENCH_SPOOL_ONLY") == "1" or not index else influxd_count(influxd.url)
+            before = {name: process_cpu(server) for name, server in (("mosquitto", mosquitto), ("influxd", influxd))}
+            path = run_child(config_path, readings, with_alarms)
+            servers_cpu = {name: process_cpu(server) - before[name]
+                           for name, server in (("mosquitto", mosquitto), ("influxd", influxd))}
+            if raw_rate is None:
+                raw_rate = raw_write_rate(influxd.url, "bench_raw", lines=make_lines(readings, series=points)).per_second
+                print(f"    InfluxDB raw write:   {raw_rate:,.0f} points/s")
+            stored = 0 if os.environ.get("BENCH_SPOOL_ONLY") == "1" else influxd_count(influxd.url) - stored_before
+            path_rate = readings / path["seconds"]
+            what = ("as `stackwatch run`: the alarm engine evaluates every reading" if with_alarms
+                    else "the collection path alone (alarm engine stopped)")
+            print(f"  {what}")
+            print(f"    stackwatch path:      {path_rate:,.0f} readings/s = {path_rate / READINGS_PER_MESSAGE:,.0f} "
+                  f"messages/s ({path['seconds']:.1f} s; {stored:,} readings in InfluxDB)")
+            print(f"    ratios: path/raw InfluxDB = {path_rate / raw_rate:.2f} (target ≥ 0.3); "
+                  f"path/bare subscriber = {path_rate / READINGS_PER_MESSAGE / bare_rate:.2f} (target ≥ 0.7)")
+            receiver_figures = path.get("receiver_cpu")
+            receiver_cpu = "" if receiver_figures is None else f" + receiver process {receiver_figures[0]:.1f}"
+            print(f"    CPU seconds while the path ran: stackwatch {path['cpu']:.1f}{receiver_cpu}, "
+                  + ", ".join(f"{name} {cpu:.1f}" for name, cpu in servers_cpu.items())
+                  + f"; cyclic garbage collection in the collecting process {path['gc_seconds']:.2f} s")
+            queue = (f"; alarm hand-over: at most {path['alarm_queue_max']:,} readings queued, "
+                     f"{path['alarm_queue_waits']} waits" if with_alarms else "")
+            print(f"(c) peak memory of the collecting process: {path['max_rss_mb']:.0f} MB with {points:,} points "
+                  f"(target ≤ 150 MB; VmHWM)"
+                  + ("" if receiver_figures is None else f"; the receiver process {receiver_figures[1]:.0f} MB")
+                  + queue)
+            if stored != readings:
+                print(f"    !! InfluxDB holds {stored:,} readings, expected {readings:,}")
     finally:
         mosquitto.stop()
         influxd.stop()
@@ -454,6 +474,9 @@ def main() -> int:
     parser.add_argument("--receiver", choices=["thread", "process"],
                         help="mqtt.receiver (default: the site file's default): map on paho's thread, or a receiver "
                         "process spooling raw messages")
+    parser.add_argument("--alarms", choices=list(VARIANTS), default="both",
+                        help="run the collection path with the alarm engine stopped (off), running as in `stackwatch "
+                        "run` (on), or one after the other (both)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--expect", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -469,7 +492,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="stackwatch-bench-") as folder:
         work = Path(folder)
         if args.part in ("all", "mqtt"):
-            bench_mqtt(args.messages, args.devices, work, args.inflight, args.ack_batch, args.receiver)
+            bench_mqtt(args.messages, args.devices, work, args.inflight, args.ack_batch, args.receiver,
+                       args.alarms)
         if args.part in ("all", "modbus"):
             for line_time in args.line_time:
                 bench_modbus(args.gateways, work, args.rounds, line_time)

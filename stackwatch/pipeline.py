@@ -65,6 +65,9 @@ class ReadingHub:
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    def remove_listener(self, listener: Listener) -> None:
+        self._listeners.remove(listener)
+
     def accept(self, readings: Sequence[Reading]) -> None:
         if not readings:
             return
