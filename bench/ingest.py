@@ -340,7 +340,8 @@ def bench_mqtt(messages: int, devices: int, work: Path, inflight: int, ack_batch
             servers_cpu = {name: process_cpu(server) - before[name]
                            for name, server in (("mosquitto", mosquitto), ("influxd", influxd))}
             if raw_rate is None:
-                raw_rate = raw_write_rate(influxd.url, "bench_raw", lines=make_lines(readings, series=points)).per_second
+                raw = raw_write_rate(influxd.url, "bench_raw", lines=make_lines(readings, series=points))
+                raw_rate = raw.per_second
                 print(f"    InfluxDB raw write:   {raw_rate:,.0f} points/s")
             stored = 0 if os.environ.get("BENCH_SPOOL_ONLY") == "1" else influxd_count(influxd.url) - stored_before
             path_rate = readings / path["seconds"]
