@@ -277,15 +277,19 @@ class RateRule(DelayedRule):
 class FluctuationRule(DelayedRule):
     """Max − min over the rolling 24 h against the profile's daily allowance (JGJ 25-2010 §5.2.3).
 
-    Two monotonic deques of per-minute extremes give the window's max and min in
-    amortised O(1) per reading and at most 1,441 entries each, however often
-    the point reports.
+    Two monotonic queues of per-bucket extremes give the window's max and min in
+    amortised O(1) per reading and at most 289 entries each, however often the
+    point reports. A new extreme counts at once; an old one leaves the window
+    with its 5-minute bucket, so the window is 24 h less up to 5 minutes.
+    Why 5 minutes, not 1: a smooth transmitter (float output, 0.01 noise) keeps
+    about 490 per-minute entries a day and 126 per-5-minute ones: with 6,668
+    T/RH points, 65 MB against 17 MB (bench/memory_day.py).
     """
 
     __slots__ = ("allowance", "bucket", "maxima", "minima", "window")
 
     def __init__(self, definition: AlarmDefinition, *, allowance: float, window: float = 86400.0,
-                 bucket: float = 60.0) -> None:
+                 bucket: float = 300.0) -> None:
         super().__init__(definition, 0.0, 0.0)
         self.allowance = allowance
         self.window = window

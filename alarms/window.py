@@ -16,7 +16,9 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable, Iterator
 
-_COMPACT_AFTER = 32  # consumed pairs at the front before they are cut away (amortised O(1))
+# Consumed pairs at the front are cut away once there are this many and they are a quarter of the arrays: at
+# most a quarter of the memory is dead, and each pair is moved at most a few times (amortised O(1)).
+_COMPACT_AFTER = 8
 
 
 class PairQueue:
@@ -72,7 +74,7 @@ class PairQueue:
         last = len(times) - 1
         while head < last and times[head] <= horizon:
             head += 1
-        if head >= _COMPACT_AFTER and 2 * head >= len(times):
+        if head >= _COMPACT_AFTER and 4 * head >= len(times):
             del times[:head]
             del self._values[:head]
             head = 0
