@@ -331,7 +331,7 @@ class MqttAlarmPublisher:
         self._cond = threading.Condition()
         # All below under _cond.
         self._events: deque[bytes] = deque()  # built, not yet handed to paho
-        self._states: dict[str, bytes] = {}  # topic → latest state payload
+        self._states: dict[str, bytes] = {}  # topic → latest state payload, until the broker acknowledged it
         self._dirty: dict[str, None] = {}  # topics whose latest payload has not been handed to paho (ordered set)
         self._inflight: set[str] = set()  # topics with a message in paho not yet acknowledged: at most one each
         self._mids: dict[int, str | None] = {}  # paho message id → state topic, or None for an event
@@ -397,6 +397,7 @@ class MqttAlarmPublisher:
             return {"connected": self.connected, "connects": self.connects,
                     "events_published": self.events_published, "events_dropped": self.events_dropped,
                     "states_published": self.states_published, "states_pending": len(self._dirty),
+                    "states_held": len(self._states),
                     "unacknowledged": len(self._mids), "publish_errors": self.publish_errors}
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -533,6 +534,8 @@ class MqttAlarmPublisher:
         """Caller holds _cond."""
         if state is not None:
             self._inflight.discard(state)
+            if state not in self._dirty:  # the broker holds it now (retained): no need to keep the bytes
+                self._states.pop(state, None)
         self._retry_at = 0.0  # paho's queue has room again
         self._cond.notify_all()
 
