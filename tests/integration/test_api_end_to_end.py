@@ -130,3 +130,6 @@ def test_readiness_and_metrics(archive: Archive) -> None:
     accepted = next(line for line in text.splitlines() if line.startswith("stackwatch_readings_accepted_total "))
     assert float(accepted.split()[1]) > 0
     assert 'stackwatch_poll_cycle_seconds{gateway="gw-main"}' in text
+    queued = next(line for line in text.splitlines() if line.startswith("stackwatch_alarm_queue_readings "))
+    assert 0 <= float(queued.split()[1]) <= 20_000 + 10_000  # bounded hand-over (one batch may go past the bound)
+    assert "stackwatch_alarm_queue_waits_total " in text
