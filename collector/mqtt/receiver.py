@@ -37,7 +37,7 @@ from stackwatch.store.spool import ledger_keys
 from .acks import message_key
 from .client import ClientFactory, paho_client
 from .rawspool import RawMessage, RawSpool
-from .subscriber import DEFAULT_FLUSH_DELAY, MqttSession
+from .session import DEFAULT_FLUSH_DELAY, MqttSession
 
 log = logging.getLogger("collector.mqtt.receiver")
 

@@ -45,7 +45,7 @@ from stackwatch.readings import Reading
 from .mapping import MapperCounts, MessageMapper
 from .problems import MALFORMED
 from .rawspool import CorruptRow, RawReader, RawSpool, unpack
-from .subscriber import DEFAULT_FLUSH_DELAY
+from .session import DEFAULT_FLUSH_DELAY
 
 log = logging.getLogger("collector.mqtt")
 
