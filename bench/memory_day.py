@@ -97,7 +97,7 @@ def main() -> int:
     parser.add_argument("--rh-swing", type=float, default=4.0,
                         help="daily RH swing, %%; above the paper profile's 5 %% every RH point is in alarm at once")
     args = parser.parse_args()
-    from stackwatch.service import Service, settle_heap, tune_allocator
+    from stackwatch.service import Service, release_free_memory, settle_heap, tune_allocator
 
     tune_allocator()
     with tempfile.TemporaryDirectory(prefix="stackwatch-memday-") as folder:
@@ -149,6 +149,7 @@ def main() -> int:
             engine.tick(now)
             if step % report_every == 0 or step == steps:
                 drain(service)
+                release_free_memory()  # as the service's status task does every minute
                 pairs = sum(len(rule.samples) if isinstance(rule, RateRule) else len(rule.maxima) + len(rule.minima)
                             for rule in engine.rules.rules.values() if isinstance(rule, RateRule | FluctuationRule))
                 print(f"  after {(now - T0) / 3600:4.1f} h: {rss_mb():.0f} MB (peak {hwm_mb():.0f} MB); "

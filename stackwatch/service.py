@@ -90,6 +90,20 @@ def tune_allocator() -> None:
     mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
 
 
+def release_free_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc `malloc_trim`), once a minute from the status task.
+
+    An alarm storm (3,667 alarms at once in bench/memory_day.py) passes
+    thousands of event payloads and MQTT packets through malloc; freed, their
+    pages stayed with the process: 152 MB a day on, against 143 MB when trimmed.
+    A trim takes milliseconds. Does nothing where the C library is not glibc.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        return
+
+
 def settle_heap() -> None:
     """Move everything built so far (site, catalog, rule set, routes, app) out of the cyclic collector's reach.
 
@@ -326,6 +340,7 @@ class Service:
     async def _report_status(self) -> None:
         while True:
             await asyncio.sleep(STATUS_INTERVAL)
+            release_free_memory()
             log.info("status: %d readings accepted, %d in spool, %d points live, %d alarms not normal",
                      self.hub.accepted, self.spool.depth(), len(self.live), len(self.alarms.engine.not_normal()))
 
