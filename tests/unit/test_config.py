@@ -167,3 +167,38 @@ def test_schema_is_json_schema_and_committed_copy_is_current() -> None:
     assert "rooms" in schema["properties"]  # type: ignore[operator]
     committed = json.loads((ROOT / "schema" / "site.schema.json").read_text())
     assert committed == json.loads(json.dumps(schema)), "run `make schema` to refresh schema/site.schema.json"
+
+
+SHARED = """
+site: {id: s, timezone: Asia/Shanghai}
+buildings: [{id: a}]
+rooms: [{id: r1, building: a, profile: paper}, {id: r2, building: a, profile: film}]
+gateways: [{type: modbus-tcp, id: g1, host: 127.0.0.1}]
+devices:
+  - {id: d1, protocol: modbus, gateway: g1, unit: 1, room: r1, model: xy-md02}
+  - {id: d2, protocol: modbus, gateway: g1, unit: 2, room: r2, model: xy-md02}
+  - id: d3
+    protocol: modbus
+    gateway: g1
+    unit: 3
+    room: r1
+    points: [{id: t, table: input, address: 1, type: int16, scale: 0.1, quantity: temperature, unit: "°C"}]
+"""
+
+
+def test_identical_points_of_many_devices_are_one_object_and_different_ones_are_not() -> None:
+    """A site of hundreds of one model holds its points once (bench/ingest.py: 16 MB of models down to 4)."""
+    config = parse_config(SHARED)
+    first, second, own = (device.points for device in config.devices)
+    assert [p.id for p in first] == [p.id for p in second]
+    assert all(a is b for a, b in zip(first, second, strict=True))
+    assert all(point is not other for point in own for other in first)
+    assert parse_config(SHARED).devices[0].points[0] is not first[0]  # nothing shared between two parses
+
+
+def test_a_shared_mistake_is_reported_at_every_place_it_occurs() -> None:
+    bad = "{id: x, table: input, address: 70000}"
+    text = SHARED.replace("model: xy-md02}", f"model: xy-md02, points: [{bad}]}}", 2)
+    found = problems(text)
+    assert sum("devices[0].points" in problem for problem in found) == 1
+    assert sum("devices[1].points" in problem for problem in found) == 1
