@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import json
 import os
@@ -129,7 +130,8 @@ def bare_subscriber(port: int, messages: int | None) -> float:
 
 async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
     """The service's collection path (MQTT collector → hub → spool → writer → InfluxDB), in this process."""
-    from stackwatch.service import Service, settle_heap, tune_allocator
+    from stackwatch.heap import settle_heap, tune_allocator
+    from stackwatch.service import Service
 
     service = Service(parse_config(config_path.read_text()), config_path)  # the parts `stackwatch run` uses
     spool, writer, mqtt = service.spool, service.writer, service.mqtt
@@ -141,17 +143,17 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
         await writer.start()
     started = time.perf_counter()
     cpu_start = _own_cpu()
-    spike: list[tuple[int, float]] = [(0, 0.0)]
+    spike: list[tuple[float, float]] = [(0.0, 0.0)]
     if os.environ.get("BENCH_TIMELINE"):
         def watch() -> None:
             while True:
-                kb = int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0])
-                if kb > spike[0][0]:
-                    spike[0] = (kb, time.perf_counter() - started)
+                now_mb = status_mb("VmRSS")
+                if now_mb > spike[0][0]:
+                    spike[0] = (now_mb, time.perf_counter() - started)
                 time.sleep(0.005)
 
         threading.Thread(target=watch, daemon=True).start()
-        print("rss at start", Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0], file=sys.stderr)
+        print(f"rss at start {status_mb('VmRSS'):.0f} MB", file=sys.stderr)
     gc_time = [0.0, 0.0]  # seconds in the cyclic collector, start of the current collection
 
     def gc_timer(phase: str, _info: dict[str, int]) -> None:
@@ -187,8 +189,8 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
             await asyncio.sleep(0.02)
             elapsed = time.perf_counter() - started
             if elapsed >= next_sample:
-                rss_mb = int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) // 1024
-                timeline.append((round(elapsed, 2), mqtt.acked, writer.lines_written, spool.depth(), rss_mb))
+                timeline.append((round(elapsed, 2), mqtt.acked, writer.lines_written, spool.depth(),
+                                 round(status_mb("VmRSS"))))
                 next_sample += 0.25
         if os.environ.get("BENCH_TIMELINE"):
             print(json.dumps(timeline), file=sys.stderr)
@@ -197,16 +199,14 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
     receiver_cpu = _receiver_cpu(mqtt)
     gc.callbacks.remove(gc_timer)
     if os.environ.get("BENCH_TRACEMALLOC"):
-        import ctypes
         import tracemalloc
 
-        def rss() -> int:
-            return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) // 1024
+        from stackwatch.heap import release_free_memory
 
-        before_trim = rss()
+        before_trim = status_mb("VmRSS")
         gc.collect()
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-        print(f"rss {before_trim} MB, after gc + malloc_trim {rss()} MB", file=sys.stderr)
+        release_free_memory()
+        print(f"rss {before_trim:.0f} MB, after gc + malloc_trim {status_mb('VmRSS'):.0f} MB", file=sys.stderr)
         current, peak = tracemalloc.get_traced_memory()
         print(f"tracemalloc current {current >> 20} MB, peak {peak >> 20} MB", file=sys.stderr)
         end_snapshot = tracemalloc.take_snapshot()
@@ -226,13 +226,9 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
             print(f"smaps {kb // 1024} MB {where[:110]}", file=sys.stderr)
     peak_while_collecting = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if os.environ.get("BENCH_TIMELINE"):
-        import ctypes
-
-        sqlite = ctypes.CDLL("libsqlite3.so.0")
-        sqlite.sqlite3_memory_used.restype = sqlite.sqlite3_memory_highwater.restype = ctypes.c_int64
-        print(f"SQLite memory {sqlite.sqlite3_memory_used() / 2**20:.1f} MB in use, "
-              f"{sqlite.sqlite3_memory_highwater(0) / 2**20:.1f} MB at most", file=sys.stderr)
-        print(f"highest RSS seen {spike[0][0] // 1024} MB at {spike[0][1]:.3f} s", file=sys.stderr)
+        in_use, at_most = sqlite_mb()
+        print(f"SQLite memory {in_use:.1f} MB in use, {at_most:.1f} MB at most", file=sys.stderr)
+        print(f"highest RSS seen {spike[0][0]:.0f} MB at {spike[0][1]:.3f} s", file=sys.stderr)
     mqtt.stop()
     peak_after_mqtt_stop = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if os.environ.get("BENCH_ALARMS") == "1":
@@ -259,9 +255,12 @@ def _receiver_cpu(mqtt: Any) -> tuple[float, float] | None:
     if process is None:
         return None
     fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    status = Path(f"/proc/{process.pid}/status").read_text()
-    return ((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"),
-            int(status.split("VmHWM:")[1].split()[0]) / 1024)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), status_mb("VmHWM", process.pid)
+
+
+def status_mb(field: str, pid: int | str = "self") -> float:
+    """A memory line of /proc/PID/status in MB: `VmRSS` (now) or `VmHWM` (peak)."""
+    return int(Path(f"/proc/{pid}/status").read_text().split(f"{field}:")[1].split()[0]) / 1024
 
 
 def peak_rss_mb() -> float:
@@ -271,8 +270,14 @@ def peak_rss_mb() -> float:
     address space replaced by exec, which for a child started by subprocess
     (vfork) is the parent's: 150 MB of benchmark parent reported as ours.
     """
-    status = Path("/proc/self/status").read_text()
-    return int(status.split("VmHWM:")[1].split()[0]) / 1024
+    return status_mb("VmHWM")
+
+
+def sqlite_mb() -> tuple[float, float]:
+    """What SQLite itself holds for every connection of this process (page caches, statements): now, at most."""
+    library = ctypes.CDLL("libsqlite3.so.0")
+    library.sqlite3_memory_used.restype = library.sqlite3_memory_highwater.restype = ctypes.c_int64
+    return library.sqlite3_memory_used() / 2**20, library.sqlite3_memory_highwater(0) / 2**20
 
 
 def _own_cpu() -> float:

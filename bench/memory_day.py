@@ -16,7 +16,6 @@ hours and the pairs the rules' windows hold.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import math
 import os
 import random
@@ -33,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from alarms.rules import FluctuationRule, RateRule  # noqa: E402
-from bench.ingest import mqtt_site  # noqa: E402
+from bench.ingest import mqtt_site, sqlite_mb, status_mb  # noqa: E402
 from stackwatch.config import parse_config  # noqa: E402
 from stackwatch.localservers import LocalMosquitto  # noqa: E402
 from stackwatch.readings import Quality, Reading  # noqa: E402
@@ -55,24 +54,6 @@ class SteppedClock:
 
     async def sleep(self, seconds: float) -> None:
         raise RuntimeError("nothing sleeps on the simulated day's clock")
-
-
-def sqlite_mb() -> float:
-    """What SQLite itself holds (page caches, statements), all connections of the process."""
-    try:
-        library = ctypes.CDLL("libsqlite3.so.0")
-    except OSError:
-        return float("nan")
-    library.sqlite3_memory_used.restype = ctypes.c_int64
-    return float(library.sqlite3_memory_used()) / 2**20
-
-
-def rss_mb() -> float:
-    return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
-
-
-def hwm_mb() -> float:
-    return int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
 
 
 def drain(service: Any) -> None:
@@ -97,7 +78,8 @@ def main() -> int:
     parser.add_argument("--rh-swing", type=float, default=4.0,
                         help="daily RH swing, %%; above the paper profile's 5 %% every RH point is in alarm at once")
     args = parser.parse_args()
-    from stackwatch.service import Service, release_free_memory, settle_heap, tune_allocator
+    from stackwatch.heap import release_free_memory, settle_heap, tune_allocator
+    from stackwatch.service import Service
 
     tune_allocator()
     with tempfile.TemporaryDirectory(prefix="stackwatch-memday-") as folder:
@@ -118,7 +100,7 @@ def main() -> int:
         print(f"stackwatch memory over a simulated day — {time.strftime('%Y-%m-%d %H:%M')} — {len(points):,} "
               f"points, a reading each {args.interval:g} s, noise {args.noise:g}, daily swing {args.t_swing:g} °C and "
               f"{args.rh_swing:g} % RH")
-        print(f"  service built: {rss_mb():.0f} MB")
+        print(f"  service built: {status_mb('VmRSS'):.0f} MB")
         tracing = None
         if os.environ.get("BENCH_TRACEMALLOC"):  # what each 3 hours add, by line
             tracemalloc.start()
@@ -152,9 +134,9 @@ def main() -> int:
                 release_free_memory()  # as the service's status task does every minute
                 pairs = sum(len(rule.samples) if isinstance(rule, RateRule) else len(rule.maxima) + len(rule.minima)
                             for rule in engine.rules.rules.values() if isinstance(rule, RateRule | FluctuationRule))
-                print(f"  after {(now - T0) / 3600:4.1f} h: {rss_mb():.0f} MB (peak {hwm_mb():.0f} MB); "
-                      f"window pairs held {pairs:,}; SQLite {sqlite_mb():.1f} MB; {len(engine.not_normal()):,} alarms "
-                      "not normal; "
+                print(f"  after {(now - T0) / 3600:4.1f} h: {status_mb('VmRSS'):.0f} MB "
+                      f"(peak {status_mb('VmHWM'):.0f} MB); window pairs held {pairs:,}; "
+                      f"SQLite {sqlite_mb()[0]:.1f} MB; {len(engine.not_normal()):,} alarms not normal; "
                       f"{time.perf_counter() - started:.0f} s so far")
                 if tracing is not None:  # what these 3 hours added
                     snapshot = tracemalloc.take_snapshot()

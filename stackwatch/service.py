@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import gc
 import hashlib
 import logging
 import signal
@@ -50,6 +48,7 @@ from .clock import Clock, SystemClock
 from .config.devices import ModbusDevice, MqttDevice
 from .config.loader import resolve_state_dir
 from .config.model import SiteConfig
+from .heap import release_free_memory, settle_heap, tune_allocator
 from .livestate import LiveState
 from .observe import ServiceParts, health, metrics
 from .pipeline import ReadingHub
@@ -62,58 +61,6 @@ from .store.writer import InfluxWriter
 
 log = logging.getLogger("stackwatch.service")
 STATUS_INTERVAL = 60.0
-
-
-_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8  # mallopt parameters in glibc's malloc.h
-_MMAP_THRESHOLD = 128 * 1024
-
-
-def tune_allocator() -> None:
-    """Keep glibc's malloc from holding on to memory the service has already freed.
-
-    A burst (a broker handing over a night's backlog) passes through large
-    short-lived buffers: spool rows, request bodies, batches of readings. By
-    default glibc raises its mmap threshold after the first such buffer is
-    freed, so later ones come from the heap and stay behind as fragments, and
-    each busy thread gets its own arena (up to 16 on 2 cores). A fixed 128 KiB
-    threshold (big buffers go back to the system when freed) and two arenas
-    lowered the collecting process's peak in bench/ingest.py from 164-176 MB
-    to 148-154 MB at first, and from 139 to 132-135 MB once the bursts
-    themselves were bounded; throughput unchanged beyond the run-to-run noise.
-    Does nothing where the C library is not glibc.
-    """
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(_M_ARENA_MAX, 2)
-    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-
-
-def release_free_memory() -> None:
-    """Hand the C heap's free pages back to the system (glibc `malloc_trim`), once a minute from the status task.
-
-    An alarm storm (3,667 alarms at once in bench/memory_day.py) passes
-    thousands of event payloads and MQTT packets through malloc; freed, their
-    pages stayed with the process: 152 MB a day on, against 143 MB when trimmed.
-    A trim takes milliseconds. Does nothing where the C library is not glibc.
-    """
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        return
-
-
-def settle_heap() -> None:
-    """Move everything built so far (site, catalog, rule set, routes, app) out of the cyclic collector's reach.
-
-    Those objects live as long as the service, yet every full collection walked
-    them all: with 10,000 points, 1.6-1.7 s of a 6 s MQTT benchmark run went to
-    collections (bench/ingest.py). Frozen, they are skipped (gc.freeze); new garbage
-    is collected as before.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 class Service:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 
-from stackwatch.service import release_free_memory, settle_heap, tune_allocator
+from stackwatch.heap import release_free_memory, settle_heap, tune_allocator
 
 
 def test_allocator_settings_and_trim_can_be_called_more_than_once() -> None:
