@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import shutil
 import signal
 import socket
@@ -21,11 +22,49 @@ from pathlib import Path
 from types import TracebackType
 
 
+_HANDED_OUT: set[int] = set()
+_QUIET_PORTS = (20000, 32768)  # below Linux's default ephemeral range (32768-60999)
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
+    """A loopback port nobody listens on, outside the kernel's ephemeral range.
+
+    A port from `bind(0)` is an ephemeral one: between handing it out and the
+    child binding it, any outgoing connection in the test run may be given the
+    same port by the kernel, and the child then fails with "address already in
+    use" (seen once in CI). Ports below the ephemeral range are never given to
+    outgoing connections, and no port is handed out twice in one process.
+    """
+    ephemeral_low, ephemeral_high = _ephemeral_range()
+    low, high = _QUIET_PORTS
+    high = min(high, ephemeral_low)
+    for _ in range(200 if high > low and ephemeral_high >= low else 0):
+        port = random.randrange(low, high)
+        if port not in _HANDED_OUT and _bindable(port):
+            _HANDED_OUT.add(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+    _HANDED_OUT.add(chosen)
+    return chosen
 
 
 def _find(binary: str, *extra: str) -> str:
@@ -46,6 +85,13 @@ class LocalServer:
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.folder / f"{self.name}.log"
+        self._port_is_ours = port is None
+        self._started = False  # until the first start nobody knows our ports yet, so they may move
+
+    def choose_new_ports(self) -> None:
+        """Called when a port we chose was taken before the child could bind it."""
+        if self._port_is_ours:
+            self.port = free_port()
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -54,14 +100,36 @@ class LocalServer:
         raise NotImplementedError
 
     def start(self, timeout: float = 15.0) -> None:
+        """Start the child and wait until it serves.
+
+        If a port we chose ourselves was taken in the meantime, the first start
+        moves to fresh ports (up to three times); once started, a server keeps
+        its port across restarts, since clients already know it.
+        """
         if self.process is not None and self.process.poll() is None:
             return
+        for attempt in range(4):
+            written = self.log_path.stat().st_size if self.log_path.exists() else 0
+            try:
+                self._launch(timeout)
+            except RuntimeError:
+                own_output = self.log_path.read_bytes()[written:].decode(errors="replace")
+                taken = "address already in use" in own_output.lower()
+                if self._started or attempt == 3 or not taken:
+                    raise
+                self.choose_new_ports()
+                continue
+            self._started = True
+            return
+
+    def _launch(self, timeout: float) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.process = None
                 raise RuntimeError(
                     f"{self.name} exited at start; see {self.log_path}:\n{self.log_path.read_text()[-2000:]}"
                 )
@@ -105,6 +173,10 @@ class LocalInfluxd(LocalServer):
         super().__init__(folder, port)
         self.rpc_port = free_port()
         self.auth = auth
+
+    def choose_new_ports(self) -> None:
+        super().choose_new_ports()
+        self.rpc_port = free_port()
 
     def start(self, timeout: float = 15.0) -> None:
         super().start(timeout)
