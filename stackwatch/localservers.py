@@ -21,7 +21,6 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-
 _HANDED_OUT: set[int] = set()
 _QUIET_PORTS = (20000, 32768)  # below Linux's default ephemeral range (32768-60999)
 
