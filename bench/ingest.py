@@ -5,9 +5,12 @@
 
 (a) MQTT → InfluxDB: readings per second through the whole path (paho, mapping, spool commit, acknowledgement,
     writer, InfluxDB), against two references measured in the same run: InfluxDB's raw line-protocol write rate,
-    and a bare paho subscriber's receive rate for the same messages on the same broker. Messages are queued on
-    the broker for each client's persistent session first, then drained: this measures the consumers, not the
-    publisher. Six readings per message, as a Zigbee2MQTT Aqara sensor sends. 1667 devices → 10,002 points.
+    and a bare paho subscriber's receive rate for the same messages on the same broker. Two feeds (`--feed`):
+    backlog, the messages queued on the broker for each consumer's persistent session first, then drained (the
+    consumers at their fastest, the publisher not timed); live, one publisher sending while the consumer receives,
+    each consumer in a process of its own (STACK-NOTES' reference for the 17k ceiling; timed from the first
+    publish to the last message received or reading stored). Six readings per message, as a Zigbee2MQTT Aqara
+    sensor sends. 1667 devices → 10,002 points.
 (b) Modbus: requests per poll cycle against the minimum for the configured maps, and the cycle time for 200
     simulated devices on 10 gateways (the simulators in their own process) against the slowest gateway alone.
 (c) Peak memory (max RSS) of the collecting process in (a), with 10,002 points configured.
@@ -78,7 +81,7 @@ def payload(n: int) -> bytes:
                        "pressure": 1001.5, "battery": 97, "voltage": 3005, "linkquality": 120}).encode()
 
 
-def publish(port: int, devices: int, messages: int) -> float:
+def publish(port: int, devices: int, messages: int, prefix: str = "bench") -> float:
     """Queue `messages` QoS-1 messages on the broker; returns seconds taken."""
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher")
     client.max_inflight_messages_set(1000)
@@ -89,7 +92,7 @@ def publish(port: int, devices: int, messages: int) -> float:
     client.loop_start()
     started = time.perf_counter()
     for n in range(messages):
-        client.publish(f"bench/d{n % devices}", payload(n), qos=1)
+        client.publish(f"{prefix}/d{n % devices}", payload(n), qos=1)
     for _ in range(messages):
         done.acquire(timeout=60)
     seconds = time.perf_counter() - started
@@ -126,6 +129,61 @@ def bare_subscriber(port: int, messages: int | None) -> float:
     client.disconnect()
     client.loop_stop()
     return (last or time.perf_counter()) - started
+
+
+def bare_subscriber_live(port: int, devices: int, messages: int) -> tuple[float, float]:
+    """STACK-NOTES' reference: one publisher → broker → one bare subscriber at the same time, as sensors send live.
+
+    Returns (seconds from the first publish to the last message received, the publisher's own seconds). Its
+    topics have a prefix of the same length that the path's session does not subscribe to, so that nothing queues
+    for the path meanwhile; and the backlog subscriber's session is ended, so that nothing queues for it later.
+    """
+    ending = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare", clean_session=True)
+    ended = threading.Event()
+    ending.on_connect = lambda *_: ended.set()
+    ending.connect("127.0.0.1", port)
+    ending.loop_start()
+    ended.wait(10)
+    ending.disconnect()
+    ending.loop_stop()
+    ready = Path(tempfile.mkdtemp(prefix="bench-bare-")) / "ready"
+    child = subprocess.Popen([sys.executable, __file__, "--bare-live", str(port), str(messages), str(ready)],
+                             stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not ready.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started_wall = time.time()
+    publisher_seconds = publish(port, devices, messages, prefix="bare1")
+    out, _ = child.communicate(timeout=300)
+    return float(out.strip().splitlines()[-1]) - started_wall, publisher_seconds
+
+
+def bare_live_child(port: int, messages: int, ready: Path) -> float:
+    """The bare subscriber in a process of its own, as the path's consumer is: the wall time of the last message."""
+    received = 0
+    last = 0.0
+    finished = threading.Event()
+    subscribed = threading.Event()
+
+    def on_message(_c: Any, _u: Any, _m: Any) -> None:
+        nonlocal received, last
+        received += 1
+        if received >= messages:
+            last = time.time()
+            finished.set()
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare-live", clean_session=True)
+    client.on_message = on_message
+    client.on_connect = lambda c, *_: c.subscribe("bare1/+", qos=1)
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    subscribed.wait(10)
+    ready.write_text("subscribed")
+    finished.wait(300)
+    client.disconnect()
+    client.loop_stop()
+    return last or time.time()
 
 
 async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
@@ -175,6 +233,11 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
 
         start_snapshot = tracemalloc.take_snapshot()  # what the run adds is printed at the end
     mqtt.start()
+    ready_file = os.environ.get("BENCH_READY_FILE")  # live feed: the parent publishes once we are connected
+    if ready_file:
+        while not mqtt.connected:
+            await asyncio.sleep(0.01)
+        Path(ready_file).write_text("connected")
     if expect is None:  # only make the persistent session and its subscriptions
         while not mqtt.connected:
             await asyncio.sleep(0.05)
@@ -195,6 +258,7 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
         if os.environ.get("BENCH_TIMELINE"):
             print(json.dumps(timeline), file=sys.stderr)
     seconds = time.perf_counter() - started
+    finished_wall = time.time()
     cpu = _own_cpu() - cpu_start
     receiver_cpu = _receiver_cpu(mqtt)
     gc.callbacks.remove(gc_timer)
@@ -216,12 +280,13 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
             print("grown during the run:", file=sys.stderr)
             for diff in end_snapshot.compare_to(start_snapshot, "lineno")[:12]:
                 print(f"  {diff}", file=sys.stderr)
-        maps, current = [], ""
+        maps: list[tuple[int, str]] = []
+        mapping = ""
         for line in Path("/proc/self/smaps").read_text().splitlines():
             if line[0] in "0123456789abcdef" and "-" in line.split()[0]:
-                current = line
+                mapping = line
             elif line.startswith("Rss:"):
-                maps.append((int(line.split()[1]), current))
+                maps.append((int(line.split()[1]), mapping))
         for kb, where in sorted(maps, reverse=True)[:8]:
             print(f"smaps {kb // 1024} MB {where[:110]}", file=sys.stderr)
     peak_while_collecting = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -240,7 +305,8 @@ async def collect(config_path: Path, expect: int | None) -> dict[str, Any]:
         print(f"peak while collecting {peak_while_collecting:.0f} MB, after mqtt.stop {peak_after_mqtt_stop:.0f} MB, "
               f"after writer.stop + spool.close {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB",
               file=sys.stderr)
-    return {"seconds": seconds, "lines_written": writer.lines_written, "acked": mqtt.acked,
+    return {"seconds": seconds, "finished_wall": finished_wall, "lines_written": writer.lines_written,
+            "acked": mqtt.acked,
             "max_rss_mb": peak_rss_mb(), "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "cpu": cpu, "receiver_cpu": receiver_cpu, "gc_seconds": gc_time[0],
             "alarm_queue_max": service.alarms.most_queued, "alarm_queue_waits": service.alarms.waits}
@@ -292,6 +358,27 @@ def process_cpu(server: LocalInfluxd | LocalMosquitto) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def run_child_live(config_path: Path, expect: int, alarms: bool, port: int, devices: int) -> dict[str, Any]:
+    """The path with the publisher running at the same time: timed from the first publish to the last reading stored."""
+    ready = config_path.parent / "child-ready"
+    ready.unlink(missing_ok=True)
+    env = {**os.environ, "BENCH_ALARMS": "1" if alarms else "0", "BENCH_READY_FILE": str(ready)}
+    args = [sys.executable, __file__, "--child", str(config_path), "--expect", str(expect)]
+    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not ready.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started_wall = time.time()
+    publisher_seconds = publish(port, devices, expect // READINGS_PER_MESSAGE)
+    out, err = child.communicate(timeout=900)
+    if child.returncode:
+        raise RuntimeError(f"the collecting child failed:\n{err[-3000:]}")
+    result = dict(json.loads(out.strip().splitlines()[-1]))
+    result["seconds"] = result["finished_wall"] - started_wall
+    result["publisher_seconds"] = publisher_seconds
+    return result
+
+
 def run_child(config_path: Path, expect: int | None, alarms: bool = False) -> dict[str, Any]:
     args = [sys.executable, __file__, "--child", str(config_path)]
     profile = os.environ.get("BENCH_PROFILE")  # e.g. /tmp/profile.txt: record the collecting child with py-spy
@@ -310,8 +397,11 @@ def run_child(config_path: Path, expect: int | None, alarms: bool = False) -> di
 VARIANTS = {"off": (False,), "on": (True,), "both": (False, True)}
 
 
+FEEDS = {"backlog": ("backlog",), "live": ("live",), "both": ("backlog", "live")}
+
+
 def bench_mqtt(messages: int, devices: int, work: Path, inflight: int, ack_batch: int, receiver: str | None,
-               alarms: str) -> None:
+               alarms: str, feed: str = "both") -> None:
     influxd = LocalInfluxd(work / "influxd")
     mosquitto = LocalMosquitto(work / "mosquitto", max_inflight=inflight)
     influxd.start()
@@ -328,51 +418,72 @@ def bench_mqtt(messages: int, devices: int, work: Path, inflight: int, ack_batch
 
         run_child(config_path, None)  # the collector's persistent session and subscriptions
         bare_subscriber(mosquitto.port, None)
-        queued = publish(mosquitto.port, devices, messages)
-        bare_seconds = bare_subscriber(mosquitto.port, messages)
-        bare_rate = messages / bare_seconds
         raw_rate: float | None = None
         print(f"(a) MQTT → InfluxDB, {messages:,} messages × {READINGS_PER_MESSAGE} readings, {points:,} points; "
               f"mosquitto max_inflight_messages {inflight}, ack_batch {ack_batch}, mqtt.receiver {receiver}")
-        print(f"    queued on the broker in {queued:.1f} s (publisher, not timed below)")
-        print(f"    bare paho subscriber: {bare_rate:,.0f} messages/s")
-        for index, with_alarms in enumerate(VARIANTS[alarms]):
-            if index:
-                publish(mosquitto.port, devices, messages)  # the same messages again for this variant
-            stored_before = 0 if os.environ.get("BENCH_SPOOL_ONLY") == "1" or not index else influxd_count(influxd.url)
-            before = {name: process_cpu(server) for name, server in (("mosquitto", mosquitto), ("influxd", influxd))}
-            path = run_child(config_path, readings, with_alarms)
-            servers_cpu = {name: process_cpu(server) - before[name]
-                           for name, server in (("mosquitto", mosquitto), ("influxd", influxd))}
-            if raw_rate is None:
-                raw = raw_write_rate(influxd.url, "bench_raw", lines=make_lines(readings, series=points))
-                raw_rate = raw.per_second
-                print(f"    InfluxDB raw write:   {raw_rate:,.0f} points/s")
-            stored = 0 if os.environ.get("BENCH_SPOOL_ONLY") == "1" else influxd_count(influxd.url) - stored_before
-            path_rate = readings / path["seconds"]
-            what = ("as `stackwatch run`: the alarm engine evaluates every reading" if with_alarms
-                    else "the collection path alone (alarm engine stopped)")
-            print(f"  {what}")
-            print(f"    stackwatch path:      {path_rate:,.0f} readings/s = {path_rate / READINGS_PER_MESSAGE:,.0f} "
-                  f"messages/s ({path['seconds']:.1f} s; {stored:,} readings in InfluxDB)")
-            print(f"    ratios: path/raw InfluxDB = {path_rate / raw_rate:.2f} (target ≥ 0.3); "
-                  f"path/bare subscriber = {path_rate / READINGS_PER_MESSAGE / bare_rate:.2f} (target ≥ 0.7)")
-            receiver_figures = path.get("receiver_cpu")
-            receiver_cpu = "" if receiver_figures is None else f" + receiver process {receiver_figures[0]:.1f}"
-            print(f"    CPU seconds while the path ran: stackwatch {path['cpu']:.1f}{receiver_cpu}, "
-                  + ", ".join(f"{name} {cpu:.1f}" for name, cpu in servers_cpu.items())
-                  + f"; cyclic garbage collection in the collecting process {path['gc_seconds']:.2f} s")
-            queue = (f"; alarm hand-over: at most {path['alarm_queue_max']:,} readings queued, "
-                     f"{path['alarm_queue_waits']} waits" if with_alarms else "")
-            print(f"(c) peak memory of the collecting process: {path['max_rss_mb']:.0f} MB with {points:,} points "
-                  f"(target ≤ 150 MB; VmHWM)"
-                  + ("" if receiver_figures is None else f"; the receiver process {receiver_figures[1]:.0f} MB")
-                  + queue)
-            if stored != readings:
-                print(f"    !! InfluxDB holds {stored:,} readings, expected {readings:,}")
+        runs = 0
+        for feed_kind in FEEDS[feed]:
+            if feed_kind == "backlog":
+                queued = publish(mosquitto.port, devices, messages)
+                bare_rate = messages / bare_subscriber(mosquitto.port, messages)
+                print(f"  feed: backlog. The messages are queued on the broker first ({queued:.1f} s, not timed), "
+                      "then each consumer drains them")
+            else:
+                bare_seconds, publisher_seconds = bare_subscriber_live(mosquitto.port, devices, messages)
+                bare_rate = messages / bare_seconds
+                print("  feed: live. One publisher sends while the consumer receives (STACK-NOTES' reference, "
+                      f"about 17k messages/s); the publisher alone took {publisher_seconds:.1f} s")
+            print(f"    bare paho subscriber: {bare_rate:,.0f} messages/s")
+            for with_alarms in VARIANTS[alarms]:
+                if feed_kind == "backlog" and runs:
+                    publish(mosquitto.port, devices, messages)  # the same messages again for this variant
+                stored_before = 0 if os.environ.get("BENCH_SPOOL_ONLY") == "1" or not runs else influxd_count(
+                    influxd.url)
+                runs += 1
+                before = {name: process_cpu(server) for name, server in (("mosquitto", mosquitto),
+                                                                          ("influxd", influxd))}
+                if feed_kind == "backlog":
+                    path = run_child(config_path, readings, with_alarms)
+                else:
+                    path = run_child_live(config_path, readings, with_alarms, mosquitto.port, devices)
+                servers_cpu = {name: process_cpu(server) - before[name]
+                               for name, server in (("mosquitto", mosquitto), ("influxd", influxd))}
+                if raw_rate is None:
+                    raw = raw_write_rate(influxd.url, "bench_raw", lines=make_lines(readings, series=points))
+                    raw_rate = raw.per_second
+                    print(f"    InfluxDB raw write:   {raw_rate:,.0f} points/s")
+                _print_path(path, with_alarms, readings, raw_rate, bare_rate, servers_cpu, points,
+                            0 if os.environ.get("BENCH_SPOOL_ONLY") == "1"
+                            else influxd_count(influxd.url) - stored_before)
     finally:
         mosquitto.stop()
         influxd.stop()
+
+
+def _print_path(path: dict[str, Any], with_alarms: bool, readings: int, raw_rate: float, bare_rate: float,
+                servers_cpu: dict[str, float], points: int, stored: int) -> None:
+    path_rate = readings / path["seconds"]
+    what = ("as `stackwatch run`: the alarm engine evaluates every reading" if with_alarms
+            else "the collection path alone (alarm engine stopped)")
+    print(f"  {what}")
+    print(f"    stackwatch path:      {path_rate:,.0f} readings/s = {path_rate / READINGS_PER_MESSAGE:,.0f} "
+          f"messages/s ({path['seconds']:.1f} s; {stored:,} readings in InfluxDB)")
+    print(f"    ratios: path/raw InfluxDB = {path_rate / raw_rate:.2f} (target ≥ 0.3); "
+          f"path/bare subscriber = {path_rate / READINGS_PER_MESSAGE / bare_rate:.2f} (target ≥ 0.7)")
+    receiver_figures = path.get("receiver_cpu")
+    receiver_cpu = "" if receiver_figures is None else f" + receiver process {receiver_figures[0]:.1f}"
+    publisher = f"; the publisher took {path['publisher_seconds']:.1f} s" if "publisher_seconds" in path else ""
+    print(f"    CPU seconds while the path ran: stackwatch {path['cpu']:.1f}{receiver_cpu}, "
+          + ", ".join(f"{name} {cpu:.1f}" for name, cpu in servers_cpu.items())
+          + f"; cyclic garbage collection in the collecting process {path['gc_seconds']:.2f} s{publisher}")
+    queue = (f"; alarm hand-over: at most {path['alarm_queue_max']:,} readings queued, "
+             f"{path['alarm_queue_waits']} waits" if with_alarms else "")
+    print(f"(c) peak memory of the collecting process: {path['max_rss_mb']:.0f} MB with {points:,} points "
+          f"(target ≤ 150 MB; VmHWM)"
+          + ("" if receiver_figures is None else f"; the receiver process {receiver_figures[1]:.0f} MB")
+          + queue)
+    if stored != readings:
+        print(f"    !! InfluxDB holds {stored:,} readings, expected {readings:,}")
 
 
 def influxd_count(url: str) -> int:
@@ -388,8 +499,9 @@ def influxd_count(url: str) -> int:
 
 # ---------------------------------------------------------------- (b) Modbus
 
-GATEWAY_MIX = ([("xy-md02", {})] * 6 + [("vaisala-hmp110", {})] * 4 + [("comet-t3510", {})] * 3
-               + [("moxa-e1210", {})] * 3 + [("notifier-fire-gateway", {})] * 2 + [("rle-seahawk", {})] * 2)
+GATEWAY_MIX = (
+    [("xy-md02", {})] * 6 + [("vaisala-hmp110", {})] * 4 + [("comet-t3510", {})] * 3
+    + [("moxa-e1210", {})] * 3 + [("notifier-fire-gateway", {})] * 2 + [("rle-seahawk", {})] * 2)
 
 
 def modbus_site(gateways: int, work: Path) -> dict[str, Any]:
@@ -483,13 +595,20 @@ def main() -> int:
     parser.add_argument("--alarms", choices=list(VARIANTS), default="both",
                         help="run the collection path with the alarm engine stopped (off), running as in `stackwatch "
                         "run` (on), or one after the other (both)")
+    parser.add_argument("--feed", choices=list(FEEDS), default="both",
+                        help="backlog: messages queued on the broker first, then drained by each consumer; live: one "
+                        "publisher sends while the consumer receives, as STACK-NOTES measured its 17k ceiling; both")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-live", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--expect", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child and os.environ.get("BENCH_TRACEMALLOC"):
         import tracemalloc
 
         tracemalloc.start()
+    if args.bare_live:
+        print(bare_live_child(int(args.bare_live[0]), int(args.bare_live[1]), Path(args.bare_live[2])))
+        return 0
     if args.child:
         print(json.dumps(asyncio.run(collect(Path(args.child), args.expect))))
         return 0
@@ -499,7 +618,7 @@ def main() -> int:
         work = Path(folder)
         if args.part in ("all", "mqtt"):
             bench_mqtt(args.messages, args.devices, work, args.inflight, args.ack_batch, args.receiver,
-                       args.alarms)
+                       args.alarms, args.feed)
         if args.part in ("all", "modbus"):
             for line_time in args.line_time:
                 bench_modbus(args.gateways, work, args.rounds, line_time)
