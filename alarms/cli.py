@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from stackwatch.command_queue import LOST, WITHDRAWN
 from stackwatch.config import ConfigError, load_config
 from stackwatch.config.base import parse_duration
 from stackwatch.config.loader import resolve_state_dir
@@ -103,22 +104,20 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _act(args: argparse.Namespace, action: str, extra: dict[str, Any]) -> int:
-    journal = _journal(args.config, readonly=False)
-    command = journal.submit(action, args.alarm, args.user, extra, time.time())
-    deadline = time.monotonic() + args.wait
-    while time.monotonic() < deadline:
-        status, result = journal.command_outcome(command)
-        if status != "pending":
-            print(result if status == "done" else f"refused: {result}", file=sys.stdout if status == "done"
-                  else sys.stderr)
-            return 0 if status == "done" else 1
+    commands = _journal(args.config, readonly=False).commands
+    command = commands.submit(time.time(), action, args.alarm, args.user, extra)
+    started = time.monotonic()
+    while (outcome := commands.check(command, time.monotonic() - started, args.wait, time.time())) is None:
         time.sleep(0.1)
-    if journal.cancel_command(command, time.time()):
+    status, result = outcome
+    if status == WITHDRAWN:
         print(f"the service did not take the command within {args.wait:g} s (is `stackwatch run` running?); "
               "withdrawn", file=sys.stderr)
         return 3
-    status, result = journal.command_outcome(command)
-    print(result if status == "done" else f"refused: {result}")
+    if status == LOST:
+        print(result, file=sys.stderr)
+        return 3
+    print(result if status == "done" else f"refused: {result}", file=sys.stdout if status == "done" else sys.stderr)
     return 0 if status == "done" else 1
 
 

@@ -17,11 +17,12 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
+from stackwatch.command_queue import Command
 from stackwatch.config.alarms import AlarmsConfig
 from stackwatch.readings import Quality, Reading
 
 from . import lifecycle
-from .journal import Command, Journal
+from .journal import Journal
 from .lifecycle import SYSTEM, ActionRefused, Outcome
 from .model import AlarmDefinition, AlarmEvent, AlarmState, AlarmStatus, Priority
 from .rules import Delay, DelayedRule, FluctuationRule, Rule, StateRule, calibration_stage
@@ -353,7 +354,7 @@ class AlarmEngine:
                 status = "done"
             except ActionRefused as refusal:
                 result, status = str(refusal), "refused"
-            self.journal.finish_command(command.id, status, result, now)
+            self.journal.commands.finish(command.id, status, result, now)
             outcomes.append((command, status, result))
         return outcomes
 

@@ -6,9 +6,10 @@ in one transaction *before* the change takes effect in memory, so a restart
 times, acknowledgements, shelves, and half-run on-delays and 48-hour
 conditions.
 
-The `commands` table is how `stackwatch alarms ack/shelve` reach the running
-service without a network API: the CLI inserts a command, the engine applies
-it on its next tick and writes the outcome; the CLI waits for that outcome.
+The `commands` table (`stackwatch.command_queue`) is how `stackwatch alarms
+ack/shelve` and `stackwatch api` reach the running service without a network
+API: they insert a command, the engine applies it on its next tick and writes
+the outcome; they wait for that outcome.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
+
+from stackwatch.command_queue import CommandQueue, create_schema
 
 from .model import AlarmEvent, AlarmState, AlarmStatus, EventKind, Priority
 
@@ -51,30 +54,9 @@ CREATE INDEX IF NOT EXISTS events_by_ts ON events (ts);
 CREATE TABLE IF NOT EXISTS status (key TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rule_state (key TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS commands (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    action TEXT NOT NULL,
-    target TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    args TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    result TEXT NOT NULL DEFAULT '',
-    done_at REAL
-);
 """
 _EVENT_COLUMNS = ("ts", "alarm", "occurrence", "kind", "state", "previous", "priority", "cause", "room", "building",
                   "site", "source", "value", "limit_value", "message", "actor", "comment", "until")
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    id: int
-    at: float
-    action: str  # ack, shelve, unshelve, out_of_service, in_service
-    target: str  # alarm key or occurrence number
-    actor: str
-    args: dict[str, Any]
 
 
 def status_to_json(status: AlarmStatus) -> str:
@@ -120,9 +102,11 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
             self._db.executescript(_SCHEMA)
+            create_schema(self._db)
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
+        self.commands = CommandQueue(self._db, self._lock)  # `stackwatch alarms ack/shelve`, `stackwatch api`
 
     # --- the engine's writes ------------------------------------------------------------------------------------
 
@@ -211,39 +195,6 @@ class Journal:
             if kind is None:
                 return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
             return int(self._db.execute("SELECT count(*) FROM events WHERE kind = ?", (kind.value,)).fetchone()[0])
-
-    # --- commands from the CLI ----------------------------------------------------------------------------------
-
-    def submit(self, action: str, target: str, actor: str, args: dict[str, Any], now: float) -> int:
-        with self._lock:
-            cursor = self._db.execute(
-                "INSERT INTO commands (at, action, target, actor, args) VALUES (?, ?, ?, ?, ?)",
-                (now, action, target, actor, json.dumps(args)),
-            )
-            return int(cursor.lastrowid or 0)
-
-    def pending_commands(self) -> list[Command]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM commands WHERE status = 'pending' ORDER BY id").fetchall()
-        return [Command(row["id"], row["at"], row["action"], row["target"], row["actor"], json.loads(row["args"]))
-                for row in rows]
-
-    def finish_command(self, command_id: int, status: str, result: str, now: float) -> None:
-        with self._lock:
-            self._db.execute("UPDATE commands SET status = ?, result = ?, done_at = ? WHERE id = ? AND "
-                             "status = 'pending'", (status, result, now, command_id))
-
-    def command_outcome(self, command_id: int) -> tuple[str, str]:
-        with self._lock:
-            row = self._db.execute("SELECT status, result FROM commands WHERE id = ?", (command_id,)).fetchone()
-        return (row["status"], row["result"]) if row else ("missing", "")
-
-    def cancel_command(self, command_id: int, now: float) -> bool:
-        """Withdraw a command nobody took; False when the service took it first."""
-        with self._lock:
-            cursor = self._db.execute("UPDATE commands SET status = 'cancelled', done_at = ? WHERE id = ? AND "
-                                      "status = 'pending'", (now, command_id))
-            return cursor.rowcount == 1
 
     def close(self) -> None:
         with self._lock:

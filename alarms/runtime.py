@@ -29,11 +29,12 @@ from typing import Any, NamedTuple, TypeVar
 from api.model import Audit
 from stackwatch.catalog import PointCatalog
 from stackwatch.clock import Clock
+from stackwatch.command_queue import Command
 from stackwatch.config.model import SiteConfig
 from stackwatch.readings import Reading
 
 from .engine import AlarmEngine, Output
-from .journal import Command, Journal
+from .journal import Journal
 from .model import AlarmEvent, AlarmStatus
 from .performance import AlarmPerformance
 from .ruleset import build_ruleset
@@ -163,7 +164,7 @@ class AlarmRuntime:
                     next_tick = now + self.tick_interval
                 if time.monotonic() >= next_commands:
                     next_commands = time.monotonic() + COMMAND_POLL
-                    commands = self.journal.pending_commands()
+                    commands = self.journal.commands.take_pending()
                     if commands:
                         self._audit(self.engine.run_commands(commands, now))
             except Exception:  # one bad batch must not stop alarm decisions for good

@@ -53,6 +53,7 @@ from control.journal import ControlJournal
 from control.remote import JournalControl
 from stackwatch.catalog import PointCatalog, PointInfo
 from stackwatch.clock import Clock, SystemClock
+from stackwatch.command_queue import WITHDRAWN
 from stackwatch.config.loader import resolve_state_dir
 from stackwatch.config.model import SiteConfig
 from stackwatch.readings import Quality, Reading
@@ -257,17 +258,15 @@ class JournalAlarms:
             raise ActionRefused(f"unknown action {action!r}")
         key = self.find(target)[0].key
         mark = self._head(self.seq)
-        command = self.journal.submit(action, key, actor, args, self.now())
-        deadline = time.monotonic() + self.wait
-        status, result = self.journal.command_outcome(command)
-        while status == "pending" and time.monotonic() < deadline:
+        commands = self.journal.commands
+        command = commands.submit(self.now(), action, key, actor, args)
+        started = time.monotonic()
+        while (outcome := commands.check(command, time.monotonic() - started, self.wait, self.now())) is None:
             time.sleep(0.05)
-            status, result = self.journal.command_outcome(command)
-        if status == "pending":
-            if self.journal.cancel_command(command, self.now()):
-                raise AlarmsUnavailable(f"no stackwatch service took the command within {self.wait:g} s (is "
-                                        "`stackwatch run` running on this site's state folder?); it was withdrawn")
-            status, result = self.journal.command_outcome(command)
+        status, result = outcome
+        if status == WITHDRAWN:
+            raise AlarmsUnavailable(f"no stackwatch service took the command within {self.wait:g} s (is "
+                                    "`stackwatch run` running on this site's state folder?); it was withdrawn")
         if status == "refused":
             raise ActionRefused(result)
         if status != "done":

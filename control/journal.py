@@ -17,19 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stackwatch.command_queue import CommandQueue, create_schema
+
 from .controller import Override
-
-
-@dataclass(frozen=True, slots=True)
-class ControlCommand:
-    """An operator's action written by another process (`stackwatch api`) for the running service to apply."""
-
-    id: int
-    at: float
-    action: str
-    target: str
-    actor: str
-    args: dict[str, Any]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS log (
@@ -52,16 +42,6 @@ CREATE TABLE IF NOT EXISTS overrides (
 );
 CREATE TABLE IF NOT EXISTS room_state (room TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS commands (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    action TEXT NOT NULL,
-    target TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    args TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    result TEXT NOT NULL DEFAULT ''
-);
 """
 
 # What a log row records.
@@ -98,6 +78,8 @@ class ControlJournal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            create_schema(self._db)
+        self.commands = CommandQueue(self._db, self._lock)  # operators' actions through `stackwatch api`
 
     def close(self) -> None:
         with self._lock:
@@ -173,44 +155,3 @@ class ControlJournal:
         with self._lock:
             found = self._db.execute("SELECT at, data FROM snapshot WHERE id = 1").fetchone()
         return None if found is None else (float(found[0]), json.loads(found[1]))
-
-    # --- commands from another process ---------------------------------------------------------------------
-
-    def submit(self, at: float, action: str, target: str, actor: str, args: dict[str, Any]) -> int:
-        with self._lock:
-            cursor = self._db.execute("INSERT INTO commands (at, action, target, actor, args) VALUES (?, ?, ?, ?, ?)",
-                                      (at, action, target, actor, json.dumps(args)))
-            return int(cursor.lastrowid or 0)
-
-    def take_pending(self) -> list[ControlCommand]:
-        """The commands waiting, each marked taken in the same transaction (a withdrawal then cannot race it)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                found = self._db.execute("SELECT id, at, action, target, actor, args FROM commands "
-                                         "WHERE status = 'pending' ORDER BY id").fetchall()
-                self._db.executemany("UPDATE commands SET status = 'taken' WHERE id = ?", [(r[0],) for r in found])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return [ControlCommand(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in found]
-
-    def finish(self, command_id: int, status: str, result: str) -> None:
-        with self._lock:
-            self._db.execute("UPDATE commands SET status = ?, result = ? WHERE id = ?", (status, result, command_id))
-
-    def outcome(self, command_id: int) -> tuple[str, str] | None:
-        """(status, result) once the service finished it; None while pending or taken."""
-        with self._lock:
-            found = self._db.execute("SELECT status, result FROM commands WHERE id = ?", (command_id,)).fetchone()
-        if found is None or found[0] in ("pending", "taken"):
-            return None
-        return str(found[0]), str(found[1])
-
-    def withdraw(self, command_id: int) -> bool:
-        """Withdraw a command no service took; False if one took it meanwhile (its outcome will come)."""
-        with self._lock:
-            cursor = self._db.execute("UPDATE commands SET status = 'withdrawn' WHERE id = ? AND status = 'pending'",
-                                      (command_id,))
-            return cursor.rowcount == 1

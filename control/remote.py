@@ -15,6 +15,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from stackwatch.command_queue import LOST, WITHDRAWN
+
 from .journal import ControlJournal
 from .runtime import ControlRefused, override_view
 
@@ -45,20 +47,21 @@ class JournalControl:
         return {**data, "as_of": at}
 
     async def act(self, action: str, target: str, who: str, args: Mapping[str, Any]) -> dict[str, Any]:
-        command = self.journal.submit(self.now(), action, target, who, dict(args))
+        commands = self.journal.commands
+        command = commands.submit(self.now(), action, target, who, dict(args))
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.wait
-        while True:
-            outcome = self.journal.outcome(command)
-            if outcome is not None:
-                status, result = outcome
-                if status == "done":
-                    answer: dict[str, Any] = json.loads(result)
-                    return answer
-                if status == "unknown":
-                    raise KeyError(target)
-                raise ControlRefused(result)
-            if loop.time() >= deadline and self.journal.withdraw(command):
-                raise ControlUnavailable(f"the service did not take the command within {self.wait:g} s: "
-                                         "is `stackwatch run` running? Nothing was changed.")
+        started = loop.time()
+        while (outcome := commands.check(command, loop.time() - started, self.wait, self.now())) is None:
             await asyncio.sleep(0.1)
+        status, result = outcome
+        if status == "done":
+            answer: dict[str, Any] = json.loads(result)
+            return answer
+        if status == "unknown":
+            raise KeyError(target)
+        if status == WITHDRAWN:
+            raise ControlUnavailable(f"the service did not take the command within {self.wait:g} s: "
+                                     "is `stackwatch run` running? Nothing was changed.")
+        if status == LOST:
+            raise ControlUnavailable(result)
+        raise ControlRefused(result)

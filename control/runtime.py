@@ -341,18 +341,20 @@ class ControlRuntime:
 
     def _run_commands(self) -> None:
         """Apply what `stackwatch api` (another process) wrote to the journal's command table."""
-        for command in self.journal.take_pending():
+        commands = self.journal.commands
+        for command in commands.take_pending():
             try:
                 result = self.apply(command.action, command.target, command.actor, command.args)
             except KeyError:
-                self.journal.finish(command.id, "unknown", f"no actuator, loop or room {command.target!r}")
+                status, answer = "unknown", f"no actuator, loop or room {command.target!r}"
             except ControlRefused as refusal:
-                self.journal.finish(command.id, "refused", str(refusal))
+                status, answer = "refused", str(refusal)
             except Exception as error:  # a malformed command must not stop the others
                 log.exception("control command %d failed", command.id)
-                self.journal.finish(command.id, "refused", f"could not apply: {error}")
+                status, answer = "refused", f"could not apply: {error}"
             else:
-                self.journal.finish(command.id, "done", json.dumps(result))
+                status, answer = "done", json.dumps(result)
+            commands.finish(command.id, status, answer, self.clock.now())
 
     async def _commands(self) -> None:
         while True:

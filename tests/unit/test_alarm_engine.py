@@ -226,14 +226,14 @@ def test_commands_from_the_journal_are_applied_and_answered(tmp_path: Path) -> N
     h = Harness(tmp_path / "j.db")
     h.advance(70, feed={**QUIET, "th1.rh": 70.0})
     ticket = h.engine.status["th1.rh:high"].occurrence
-    ok = h.journal.submit("ack", str(ticket), "zhang.min", {"comment": "checked"}, h.now)
-    bad = h.journal.submit("shelve", "th1.rh:high", "zhang.min", {"reason": "", "duration": 60}, h.now)
-    unknown = h.journal.submit("ack", "no-such-alarm", "zhang.min", {}, h.now)
-    h.engine.run_commands(h.journal.pending_commands(), h.now)
-    assert h.journal.command_outcome(ok)[0] == "done"
-    assert h.journal.command_outcome(bad) == ("refused", "shelving needs a reason (ISA-18.2: every shelved alarm is "
+    ok = h.journal.commands.submit(h.now, "ack", str(ticket), "zhang.min", {"comment": "checked"})
+    bad = h.journal.commands.submit(h.now, "shelve", "th1.rh:high", "zhang.min", {"reason": "", "duration": 60})
+    unknown = h.journal.commands.submit(h.now, "ack", "no-such-alarm", "zhang.min", {})
+    h.engine.run_commands(h.journal.commands.take_pending(), h.now)
+    assert h.journal.commands.outcome(ok)[0] == "done"
+    assert h.journal.commands.outcome(bad) == ("refused", "shelving needs a reason (ISA-18.2: every shelved alarm is "
                                               "accounted for)")
-    assert h.journal.command_outcome(unknown)[0] == "refused"
+    assert h.journal.commands.outcome(unknown)[0] == "refused"
     assert h.engine.status["th1.rh:high"].acked_by == "zhang.min"
 
 

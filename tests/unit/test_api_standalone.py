@@ -73,7 +73,7 @@ class Service:
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            commands = self.journal.pending_commands()
+            commands = self.journal.commands.take_pending()
             if commands:
                 self.engine.run_commands(commands, NOW + 70)
 
@@ -174,7 +174,7 @@ def test_without_a_running_service_an_action_is_withdrawn_and_answered_503(influ
     alarms = alarms_of(service, wait=0.3)
     answer = client_for(influx, alarms).post(f"/api/v1/alarms/{ALARM}/acknowledge", json={}, headers=OPERATOR)
     assert answer.status_code == 503 and "withdrawn" in answer.json()["detail"]
-    assert service.journal.pending_commands() == []  # a service starting later does not act on it by surprise
+    assert service.journal.commands.take_pending() == []  # a service starting later does not act on it by surprise
     assert service.engine.status[ALARM].acked_by == ""
 
 

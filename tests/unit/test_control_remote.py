@@ -47,5 +47,5 @@ async def test_without_a_service_the_command_is_withdrawn_and_nothing_changes(tm
     remote = JournalControl(journal, lambda: T0, wait=0.3)
     with pytest.raises(ControlUnavailable, match="Nothing was changed"):
         await remote.act("override", "io1.dh", "li.wei", {"value": 0, "reason": "x", "seconds": 60})
-    assert journal.take_pending() == []  # a service starting later does not apply a stale command
+    assert journal.commands.take_pending() == []  # a service starting later does not apply a stale command
     assert remote.status() == {"now": None, "interval": None, "rooms": [], "as_of": None}
