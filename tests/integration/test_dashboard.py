@@ -231,6 +231,16 @@ def open_room(page: object, archive: Archive, room: str = CONTROLLED) -> None:
     page.wait_for_selector("[data-testid=control-state] [data-testid=control-loop-humidity]", timeout=15_000)
 
 
+def override_through_the_form(unit: Any, value: str, reason: str, minutes: int) -> None:
+    """An operator's manual override of one actuator, as typed into its control-panel form."""
+    unit.get_by_test_id("control-manual").click()
+    form = unit.get_by_test_id("control-override-form")
+    form.get_by_test_id("control-override-value").select_option(value)
+    form.get_by_test_id("control-override-reason").fill(reason)
+    form.get_by_test_id("control-override-minutes").fill(str(minutes))
+    form.get_by_test_id("control-override-submit").click()
+
+
 def shoot(page: object, name: str) -> None:
     """The page from the top down to the end of the control panel (the charts are in room.png)."""
     page.evaluate("window.scrollTo(0, 0)")
@@ -266,12 +276,7 @@ def test_an_operator_puts_the_dehumidifier_in_manual_from_the_control_panel_and_
 
     # Manual: off, with a reason, for 5 minutes.
     dehumidifier = page.locator(unit)
-    dehumidifier.get_by_test_id("control-manual").click()
-    form = dehumidifier.get_by_test_id("control-override-form")
-    form.get_by_test_id("control-override-value").select_option("0")
-    form.get_by_test_id("control-override-reason").fill("filter change on the dehumidifier")
-    form.get_by_test_id("control-override-minutes").fill("5")
-    form.get_by_test_id("control-override-submit").click()
+    override_through_the_form(dehumidifier, "0", "filter change on the dehumidifier", minutes=5)
     page.wait_for_selector(f"{unit}[data-source=manual][data-override='li.wei'][data-commanded='0']", timeout=10_000)
     shown = dehumidifier.get_by_test_id("control-override").inner_text()
     assert "li.wei" in shown and "filter change on the dehumidifier" in shown
@@ -336,12 +341,7 @@ def test_a_unit_that_ignores_its_command_is_shown_failed_in_red_with_the_detail(
     dehumidifier = page.locator(unit)
     archive.control(device="relay-b1", fault="ignore-commands:0")  # the relay reads back, its unit does not run
     try:
-        dehumidifier.get_by_test_id("control-manual").click()
-        form = dehumidifier.get_by_test_id("control-override-form")
-        form.get_by_test_id("control-override-value").select_option("1")
-        form.get_by_test_id("control-override-reason").fill("test run after repair")
-        form.get_by_test_id("control-override-minutes").fill("5")
-        form.get_by_test_id("control-override-submit").click()
+        override_through_the_form(dehumidifier, "1", "test run after repair", minutes=5)
         page.wait_for_selector(f"{unit}[data-source=manual][data-commanded='1']", timeout=10_000)
         page.wait_for_selector(f"{unit}[data-state=failed].failed", timeout=60_000)
         detail = dehumidifier.get_by_test_id("control-detail")
